@@ -1,0 +1,99 @@
+"""eventreg: conference and event registration."""
+
+import sqlite3
+
+import sqlalchemy as sa
+from flask import Flask
+
+from eventreg.config import INSTANCE, ROOT, load_settings
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(INSTANCE),
+    )
+    settings = load_settings(overrides)
+    app.config.update(settings)
+    app.config.update(
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
+        BABEL_DEFAULT_LOCALE="nb",
+        BABEL_DEFAULT_TIMEZONE=settings["DEFAULT_TIMEZONE"],
+        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
+        API_TITLE="eventreg API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        WTF_CSRF_TIME_LIMIT=None,  # a long registration form must not fail on a stale token
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_SORT_KEYS=False,
+    )
+    INSTANCE.mkdir(exist_ok=True)
+
+    from eventreg import extensions as ext
+    from eventreg.core.i18n import select_locale
+
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=str(ROOT / "migrations"))
+    ext.csrf.init_app(app)
+    ext.babel.init_app(app, locale_selector=select_locale)
+    ext.login_manager.init_app(app)
+    ext.api.init_app(app)
+    _import_models()
+    _register_blueprints(app)
+
+    from eventreg.core.errors import register_error_handlers
+    from eventreg.core.templating import register_template_helpers
+
+    register_error_handlers(app)
+    register_template_helpers(app)
+
+    from eventreg.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _engine_options(settings: dict) -> dict:
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A writer waits up to 30 s for the write lock instead of failing at once.
+        return {"connect_args": {"timeout": 30}}
+    return {
+        "pool_size": settings["DB_POOL_SIZE"],
+        "max_overflow": 10,
+        "pool_pre_ping": True,
+    }
+
+
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _sqlite_pragmas(dbapi_conn, _record):
+    if isinstance(dbapi_conn, sqlite3.Connection):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
+def _import_models() -> None:
+    # Every model must be known to the metadata before Alembic or a query looks at it.
+    import eventreg.accounts.models  # noqa: F401
+    import eventreg.events.models  # noqa: F401
+    import eventreg.registration.models  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from eventreg.accounts.views import bp as accounts_bp
+    from eventreg.admin.views import bp as admin_bp
+    from eventreg.api.views import blp as api_blp
+    from eventreg.events.views import bp as events_bp
+    from eventreg.extensions import api, csrf
+    from eventreg.registration.views import bp as registration_bp
+
+    for bp in (events_bp, registration_bp, accounts_bp, admin_bp):
+        app.register_blueprint(bp)
+    csrf.exempt(api_blp)  # the API authenticates with bearer tokens, never with cookies
+    api.register_blueprint(api_blp, url_prefix="/api/v1")

@@ -1,0 +1,57 @@
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from eventreg.core.clock import now
+from eventreg.core.db import Base, UTCDateTime, enum_column
+
+
+class EventRoleKind(enum.StrEnum):
+    ORGANISER = "organiser"
+    CHECKIN = "checkin"
+    SPONSOR = "sponsor"
+
+
+class User(UserMixin, Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    is_member: Mapped[bool] = mapped_column(default=False)
+    language: Mapped[str] = mapped_column(sa.String(5), default="nb")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    roles: Mapped[list["EventRole"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class EventRole(Base):
+    """A user's role for one event: organiser, check-in staff or sponsor member."""
+
+    __tablename__ = "event_role"
+    __table_args__ = (sa.UniqueConstraint("user_id", "event_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    role: Mapped[EventRoleKind] = mapped_column(enum_column(EventRoleKind, "event_role_kind"))
+
+    user: Mapped[User] = relationship(back_populates="roles")
+
+
+class ApiToken(Base):
+    """A staff API token; only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    user: Mapped[User] = relationship()

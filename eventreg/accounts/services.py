@@ -1,0 +1,99 @@
+"""Accounts, roles and API tokens."""
+
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from eventreg.accounts.models import ApiToken, EventRole, EventRoleKind, User
+from eventreg.core.errors import Forbidden, NotFound, ValidationError
+from eventreg.extensions import db
+
+
+def create_user(email: str, name: str, password: str, *, is_admin=False, is_member=False) -> User:
+    email = email.strip().lower()
+    if db.session.scalar(sa.select(User.id).where(User.email == email)):
+        raise ValidationError(
+            _l("A user with this email already exists."),
+            fields={"email": [_l("Already in use.")]},
+        )
+    user = User(
+        email=email,
+        name=name,
+        password_hash=generate_password_hash(password),
+        is_admin=is_admin,
+        is_member=is_member,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user and check_password_hash(user.password_hash, password):
+        return user
+    return None
+
+
+def grant_event_role(user: User, event_id: int, role: EventRoleKind) -> EventRole:
+    existing = db.session.scalar(
+        sa.select(EventRole).where(
+            EventRole.user_id == user.id,
+            EventRole.event_id == event_id,
+            EventRole.role == role,
+        )
+    )
+    if existing:
+        return existing
+    granted = EventRole(user=user, event_id=event_id, role=role)
+    db.session.add(granted)
+    db.session.flush()
+    return granted
+
+
+def has_event_role(user: User | None, event_id: int, *roles: EventRoleKind) -> bool:
+    """Admins have every role; an organiser may also do what check-in staff may do."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_admin:
+        return True
+    wanted = set(roles)
+    if EventRoleKind.CHECKIN in wanted:
+        wanted.add(EventRoleKind.ORGANISER)
+    return any(r.event_id == event_id and r.role in wanted for r in user.roles)
+
+
+def require_event_role(user: User | None, event_id: int, *roles: EventRoleKind) -> None:
+    """Raises Forbidden unless `user` has one of `roles` for the event."""
+    if not has_event_role(user, event_id, *roles):
+        raise Forbidden(_l("You do not have access to this event."))
+
+
+def staff_events(user: User) -> list[int] | None:
+    """Ids of the events the user organises; None means all (admin)."""
+    if user.is_admin:
+        return None
+    return sorted({r.event_id for r in user.roles if r.role == EventRoleKind.ORGANISER})
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_api_token(email: str) -> str:
+    """Creates a token for the user and returns it; only its hash is kept, so it is shown once."""
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(_l("No such user."))
+    raw = "ert_" + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user=user, token_hash=_hash_token(raw)))
+    db.session.flush()
+    return raw
+
+
+def user_for_token(raw: str) -> User | None:
+    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(raw)))
+    return token.user if token else None

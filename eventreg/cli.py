@@ -1,0 +1,55 @@
+"""Command-line tasks: `flask --app app <command>`."""
+
+import click
+
+from eventreg.core.clock import now
+from eventreg.extensions import db
+
+
+def register_commands(app) -> None:
+    @app.cli.command("seed-demo")
+    def seed_demo_command():
+        """Load the demo events and staff logins (running it again adds nothing)."""
+        from eventreg.demo import seed_demo
+
+        logins = seed_demo()
+        db.session.commit()
+        click.echo("Demo data ready. Staff logins (email / password):")
+        for email, password in logins:
+            click.echo(f"  {email:28} {password}")
+
+    @app.cli.command("create-user")
+    @click.argument("email")
+    @click.argument("name")
+    @click.password_option()
+    @click.option("--admin", is_flag=True)
+    @click.option("--member", is_flag=True)
+    def create_user_command(email, name, password, admin, member):
+        """Create a login."""
+        from eventreg.accounts.services import create_user
+
+        create_user(email, name, password, is_admin=admin, is_member=member)
+        db.session.commit()
+        click.echo(f"Created {email}")
+
+    @app.cli.command("create-token")
+    @click.argument("username")
+    def create_token_command(username):
+        """Print a new API token for the user with this email (shown once, stored hashed)."""
+        from eventreg.accounts.services import create_api_token
+        from eventreg.core.errors import DomainError
+
+        try:
+            token = create_api_token(username)
+        except DomainError as err:
+            raise click.ClickException(str(err.message)) from None
+        db.session.commit()
+        click.echo(token)
+
+    @app.cli.command("expire-holds")
+    def expire_holds_command():
+        """Give back the seats of pending orders whose hold ran out (the periodic job, by hand)."""
+        from eventreg.registration.services import expire_all_holds
+
+        n = expire_all_holds(now=now())
+        click.echo(f"{n} orders expired")

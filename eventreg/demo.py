@@ -1,0 +1,297 @@
+"""Demo data: a sample conference, a course, a prison course and a network group, with staff logins.
+
+`seed_demo()` is idempotent: what exists (by event slug or user email) is left alone."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from eventreg.accounts.models import EventRoleKind, User
+from eventreg.accounts.services import create_user, grant_event_role
+from eventreg.events.models import (
+    Event,
+    EventSession,
+    EventStatus,
+    Question,
+    QuestionKind,
+    QuestionScope,
+    Quota,
+    RegistrationMode,
+    Sponsor,
+    TicketType,
+    Visibility,
+)
+from eventreg.extensions import db
+from eventreg.registration.models import Voucher, VoucherKind
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+DEMO_USERS = [
+    # email, name, password, admin, member
+    ("admin@eventreg.local", "Ingrid Admin", "admin-demo", True, False),
+    ("organiser@eventreg.local", "Olav Organiser", "organiser-demo", False, False),
+    ("checkin@eventreg.local", "Kari Check-in", "checkin-demo", False, False),
+    ("sponsor@eventreg.local", "Siri Sponsor", "sponsor-demo", False, False),
+    ("member@eventreg.local", "Amina Member", "member-demo", False, True),
+]
+
+
+def _t(nb: str, en: str) -> dict:
+    return {"nb": nb, "en": en}
+
+
+def _oslo(*args) -> datetime:
+    return datetime(*args, tzinfo=OSLO)
+
+
+def _conference() -> Event:
+    event = Event(
+        slug="esbf-2027",
+        title=_t("European Social Business Forum 2027", "European Social Business Forum 2027"),
+        description=_t(
+            "To dager om sosialt entreprenørskap og mikrofinans, med workshops og nettverk.",
+            "Two days on social business and microfinance, with workshops and networking.",
+        ),
+        venue="Oslo Kongressenter, Youngs gate 21, Oslo",
+        starts_at=_oslo(2027, 5, 27, 9, 0),
+        ends_at=_oslo(2027, 5, 28, 17, 0),
+        status=EventStatus.PUBLISHED,
+        total_capacity=600,
+    )
+    seats = Quota(name="All conference seats", size=550)
+    comps = Quota(name="Speakers and press", size=50)
+    event.quotas = [seats, comps]
+
+    def ticket(pos, nb, en, price_kr, vat, visibility=Visibility.PUBLIC, quota=seats, **kw):
+        return TicketType(
+            name=_t(nb, en),
+            price_ore=price_kr * 100,
+            vat_rate=vat,
+            visibility=visibility,
+            position=pos,
+            quotas=[quota],
+            **kw,
+        )
+
+    early = ticket(0, "Tidlig påmelding", "Early bird", 1950, 25, sales_end=_oslo(2027, 2, 1, 0, 0))
+    regular = ticket(1, "Ordinær", "Regular", 2950, 25)
+    member = ticket(2, "Medlem", "Member", 1450, 25, Visibility.MEMBERS)
+    student = ticket(3, "Student", "Student", 450, 25)
+    speaker = ticket(4, "Foredragsholder", "Speaker", 0, 0, Visibility.VOUCHER, comps)
+    press = ticket(5, "Presse", "Press", 0, 0, Visibility.VOUCHER, comps)
+    event.ticket_types = [early, regular, member, student, speaker, press]
+
+    day1, day2 = "27.05 14:00", "28.05 10:00"
+    event.sessions = [
+        EventSession(
+            name=_t(
+                "Mikrofinans for innvandrergründere",
+                "Microfinance for immigrant founders",
+            ),
+            slot=day1,
+            starts_at=_oslo(2027, 5, 27, 14, 0),
+            room="Sal A",
+            capacity=40,
+        ),
+        EventSession(
+            name=_t("Å måle sosial effekt", "Measuring social impact"),
+            slot=day1,
+            starts_at=_oslo(2027, 5, 27, 14, 0),
+            room="Sal B",
+            capacity=60,
+        ),
+        EventSession(
+            name=_t("Forretningsmodeller for sosiale virksomheter", "Social business models"),
+            slot=day2,
+            starts_at=_oslo(2027, 5, 28, 10, 0),
+            room="Plenum",
+            capacity=80,
+        ),
+    ]
+    interpreter = Question(
+        label=_t("Trenger du tolk?", "Do you need an interpreter?"),
+        kind=QuestionKind.YESNO,
+        position=4,
+    )
+    event.questions = [
+        Question(
+            label=_t("Land", "Country"),
+            kind=QuestionKind.COUNTRY,
+            required=True,
+            position=0,
+        ),
+        Question(label=_t("Organisasjon", "Organisation"), kind=QuestionKind.TEXT, position=1),
+        Question(
+            label=_t("Type organisasjon", "Organisation type"),
+            kind=QuestionKind.ORG_TYPE,
+            required=True,
+            position=2,
+        ),
+        Question(label=_t("Sektor", "Sector"), kind=QuestionKind.SECTOR, position=3),
+        interpreter,
+        Question(
+            label=_t("Hvilket språk?", "Which language?"),
+            kind=QuestionKind.TEXT,
+            required=True,
+            position=5,
+            depends_on=interpreter,
+            depends_on_value="yes",
+        ),
+        Question(
+            label=_t("Matpreferanser", "Dietary needs"),
+            kind=QuestionKind.MULTIPLE,
+            position=6,
+            choices=[
+                {"value": "vegetarian", "nb": "Vegetar", "en": "Vegetarian"},
+                {"value": "vegan", "nb": "Vegansk", "en": "Vegan"},
+                {"value": "halal", "nb": "Halal", "en": "Halal"},
+                {"value": "gluten", "nb": "Glutenfri", "en": "Gluten free"},
+            ],
+        ),
+        Question(
+            label=_t("Hvor hørte du om forumet?", "How did you hear about the forum?"),
+            kind=QuestionKind.CHOICE,
+            scope=QuestionScope.ORDER,
+            position=7,
+            choices=[
+                {"value": "newsletter", "nb": "Nyhetsbrev", "en": "Newsletter"},
+                {"value": "colleague", "nb": "Kollega", "en": "Colleague"},
+                {"value": "social", "nb": "Sosiale medier", "en": "Social media"},
+            ],
+        ),
+    ]
+    event.sponsors = [Sponsor(name="Nordic Impact Fund", level="gold")]
+    return event
+
+
+def _course() -> Event:
+    event = Event(
+        slug="grunderkurs-2027",
+        title=_t("Gründerkurs for nye i Norge", "Entrepreneurship course for newcomers"),
+        description=_t(
+            "Gratis kurs over fire kvelder: fra idé til egen bedrift. Undervisning på norsk og engelsk.",
+            "A free course over four evenings: from idea to your own business. Taught in Norwegian and English.",
+        ),
+        venue="Grønland kulturstasjon, Oslo",
+        starts_at=_oslo(2027, 3, 2, 18, 0),
+        ends_at=_oslo(2027, 3, 23, 21, 0),
+        status=EventStatus.PUBLISHED,
+        attendee_email_required=False,
+    )
+    event.quotas = [Quota(name="Course places", size=25)]
+    event.ticket_types = [
+        TicketType(name=_t("Deltaker", "Participant"), price_ore=0, quotas=list(event.quotas))
+    ]
+    event.questions = [
+        Question(
+            label=_t("Har du en forretningsidé?", "Do you have a business idea?"),
+            kind=QuestionKind.YESNO,
+            required=True,
+        ),
+        Question(
+            label=_t("Hvem melder på? (organisasjon)", "Who is registering? (organisation)"),
+            kind=QuestionKind.TEXT,
+            scope=QuestionScope.ORDER,
+            position=1,
+        ),
+    ]
+    return event
+
+
+def _prison_course() -> Event:
+    event = Event(
+        slug="okonomikurs-fengsel-2027",
+        title=_t(
+            "Økonomikurs i fengsel (med Røde Kors)",
+            "Economy course in prison (with the Red Cross)",
+        ),
+        description=_t(
+            "Kurs i personlig økonomi. Deltakerne meldes på av kursansvarlige.",
+            "A course in personal finance. Participants are registered by the course staff.",
+        ),
+        venue="Oslo fengsel",
+        starts_at=_oslo(2027, 4, 6, 10, 0),
+        ends_at=_oslo(2027, 4, 6, 14, 0),
+        status=EventStatus.PUBLISHED,
+        registration_mode=RegistrationMode.STAFF,
+        attendee_email_required=False,
+        waitlist_enabled=False,
+    )
+    event.quotas = [Quota(name="Places", size=15)]
+    event.ticket_types = [
+        TicketType(
+            name=_t("Deltaker", "Participant"),
+            price_ore=0,
+            visibility=Visibility.HIDDEN,
+            quotas=list(event.quotas),
+        )
+    ]
+    return event
+
+
+def _network_group() -> Event:
+    event = Event(
+        slug="nettverksgruppe-oslo-2027",
+        title=_t("Nettverksgruppe Oslo sentrum", "Network group Oslo centre"),
+        description=_t(
+            "Månedlig møte for medlemmer: 3–5 gründere.",
+            "Monthly meeting for members: 3–5 founders.",
+        ),
+        venue="Kontoret, Oslo",
+        starts_at=_oslo(2027, 2, 10, 17, 0),
+        ends_at=_oslo(2027, 2, 10, 19, 0),
+        status=EventStatus.PUBLISHED,
+        members_only=True,
+        total_capacity=5,
+    )
+    event.ticket_types = [TicketType(name=_t("Medlem", "Member"), price_ore=0)]
+    return event
+
+
+def seed_demo() -> list[tuple[str, str]]:
+    """Creates what is missing of the demo and returns the staff logins (email, password)."""
+    users = {}
+    for email, name, password, admin, member in DEMO_USERS:
+        users[email] = db.session.scalar(sa.select(User).where(User.email == email)) or create_user(
+            email, name, password, is_admin=admin, is_member=member
+        )
+    for build in (_conference, _course, _prison_course, _network_group):
+        event = build()
+        existing = db.session.scalar(sa.select(Event).where(Event.slug == event.slug))
+        if existing:
+            continue
+        db.session.add(event)
+        db.session.flush()
+        grant_event_role(users["organiser@eventreg.local"], event.id, EventRoleKind.ORGANISER)
+        if event.slug == "esbf-2027":
+            grant_event_role(users["checkin@eventreg.local"], event.id, EventRoleKind.CHECKIN)
+            grant_event_role(users["sponsor@eventreg.local"], event.id, EventRoleKind.SPONSOR)
+            speaker, press = event.ticket_types[4], event.ticket_types[5]
+            db.session.add_all(
+                [
+                    Voucher(
+                        event_id=event.id,
+                        code="SPEAKER27",
+                        kind=VoucherKind.UNLOCK,
+                        ticket_type=speaker,
+                        max_uses=40,
+                    ),
+                    Voucher(
+                        event_id=event.id,
+                        code="PRESS27",
+                        kind=VoucherKind.UNLOCK,
+                        ticket_type=press,
+                        max_uses=20,
+                    ),
+                    Voucher(
+                        event_id=event.id,
+                        code="MIKRO20",
+                        kind=VoucherKind.PERCENT,
+                        value=20,
+                        max_uses=50,
+                    ),
+                ]
+            )
+    db.session.flush()
+    return [(email, password) for email, _n, password, _a, _m in DEMO_USERS]

@@ -1,0 +1,66 @@
+"""Reading events as attendees see them."""
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
+
+from eventreg.accounts.models import EventRoleKind, User
+from eventreg.accounts.services import has_event_role
+from eventreg.core.errors import NotFound
+from eventreg.events.models import Event, EventStatus, Quota, TicketType, Visibility
+from eventreg.extensions import db
+
+_EVENT_LOAD = (
+    selectinload(Event.ticket_types).selectinload(TicketType.quotas),
+    selectinload(Event.quotas).selectinload(Quota.ticket_types),
+    selectinload(Event.sessions),
+    selectinload(Event.questions),
+)
+
+
+def list_published_events() -> list[Event]:
+    return list(
+        db.session.scalars(
+            sa.select(Event)
+            .where(Event.status != EventStatus.DRAFT)
+            .order_by(Event.starts_at)
+            .options(*_EVENT_LOAD)
+        )
+    )
+
+
+def get_event(slug: str, *, actor: User | None = None) -> Event:
+    """The event with this slug. Raises NotFound for unknown slugs, and for drafts unless the
+    actor organises the event."""
+    event = db.session.scalar(sa.select(Event).where(Event.slug == slug).options(*_EVENT_LOAD))
+    if event is None or (
+        event.status == EventStatus.DRAFT and not has_event_role(actor, event.id, EventRoleKind.ORGANISER)
+    ):
+        raise NotFound(_l("No such event."))
+    return event
+
+
+def ticket_type_allowed(
+    ticket_type: TicketType, *, actor: User | None, on_behalf: bool, voucher=None
+) -> bool:
+    """Whether this buyer may choose the ticket type at all (capacity and sales window aside)."""
+    match ticket_type.visibility:
+        case Visibility.PUBLIC:
+            return True
+        case Visibility.MEMBERS:
+            return on_behalf or bool(actor is not None and getattr(actor, "is_member", False))
+        case Visibility.VOUCHER:
+            return on_behalf or (voucher is not None and voucher.ticket_type_id == ticket_type.id)
+        case Visibility.HIDDEN:
+            return on_behalf
+    return False
+
+
+def listed_ticket_types(event: Event, *, actor: User | None) -> list[TicketType]:
+    """Ticket types shown on the public event page (voucher-only types appear once unlocked)."""
+    return [
+        tt
+        for tt in event.ticket_types
+        if tt.visibility == Visibility.PUBLIC
+        or (tt.visibility == Visibility.MEMBERS and getattr(actor, "is_member", False))
+    ]

@@ -1,0 +1,807 @@
+"""Orders, holds, vouchers and the waiting list: the rules of selling seats.
+
+Services only flush; the caller (a view, the API, a job) owns the transaction and commits once.
+Every function that takes or frees seats first calls `lock_event_for_sale` (see capacity.py).
+"""
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
+
+from eventreg.accounts.models import EventRoleKind, User
+from eventreg.accounts.services import has_event_role, require_event_role
+from eventreg.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    SoldOut,
+    ValidationError,
+)
+from eventreg.core.i18n import LANGUAGES
+from eventreg.core.money import percent_of
+from eventreg.events.choices import choices_for, valid_values
+from eventreg.events.models import (
+    Event,
+    EventSession,
+    EventStatus,
+    Question,
+    QuestionKind,
+    QuestionScope,
+    RegistrationMode,
+    TicketType,
+)
+from eventreg.events.services import ticket_type_allowed
+from eventreg.extensions import db
+from eventreg.registration.capacity import (
+    compute_availability,
+    holds_seats,
+    lock_event_for_sale,
+    seats_fit,
+)
+from eventreg.registration.models import (
+    Answer,
+    Attendee,
+    AttendeeSession,
+    Order,
+    OrderStatus,
+    PaymentMethod,
+    Voucher,
+    VoucherKind,
+    WaitingListEntry,
+    WaitlistStatus,
+)
+
+MAX_NAME = 200
+MAX_TEXT_ANSWER = 2000
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud at the door
+
+
+@dataclass
+class AttendeeData:
+    name: str
+    ticket_type_id: Any
+    email: str | None = None
+    language: str = "nb"
+    answers: dict = field(default_factory=dict)
+    session_ids: list = field(default_factory=list)
+
+
+@dataclass
+class OrderData:
+    buyer_name: str
+    buyer_email: str | None
+    attendees: list[AttendeeData]
+    buyer_language: str = "nb"
+    answers: dict = field(default_factory=dict)  # order-level questions
+    voucher_code: str | None = None
+    payment_method: str = "card"
+    waitlist_token: str | None = None
+
+
+class _Errors:
+    """Collects per-field messages so one request reports every problem at once."""
+
+    def __init__(self):
+        self.fields: dict[str, list] = {}
+
+    def add(self, key: str, message) -> None:
+        self.fields.setdefault(key, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            raise ValidationError(_l("Please correct the marked fields."), fields=self.fields)
+
+
+# --- validation helpers ---------------------------------------------------------------------
+
+
+def clean_name(value, key: str, errors: _Errors, *, required=True) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if value is not None and not isinstance(value, str):
+        errors.add(key, _l("Must be text."))
+    elif not text and required:
+        errors.add(key, _l("This field is required."))
+    elif len(text) > MAX_NAME:
+        errors.add(key, _l("At most %(n)d characters.", n=MAX_NAME))
+    return text
+
+
+def clean_email(value, key: str, errors: _Errors, *, required: bool) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errors.add(key, _l("This field is required."))
+        return None
+    if not isinstance(value, str) or len(value) > 254:
+        errors.add(key, _l("Not a valid email address."))
+        return None
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        errors.add(key, _l("Not a valid email address."))
+        return None
+
+
+def clean_language(value, key: str, errors: _Errors) -> str:
+    if value in LANGUAGES:
+        return value
+    errors.add(key, _l("Choose Norwegian (nb) or English (en)."))
+    return "nb"
+
+
+def _as_id(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 12:
+        return int(value)
+    return None
+
+
+def _answer_display(question: Question, value, lang: str) -> str:
+    if question.kind == QuestionKind.TEXT:
+        return value
+    labels = dict(choices_for(question, lang))
+    if question.kind == QuestionKind.YESNO:
+        return labels["yes" if value else "no"]
+    if question.kind == QuestionKind.MULTIPLE:
+        return ", ".join(labels.get(v, v) for v in value)
+    return labels.get(value, value)
+
+
+def _clean_answer(question: Question, raw, key: str, errors: _Errors):
+    """The answer in its stored form, or None when it is empty. Adds an error when it is invalid."""
+    kind = question.kind
+    if raw is None or raw == "" or raw == []:
+        return None
+    if kind == QuestionKind.TEXT:
+        if not isinstance(raw, str):
+            errors.add(key, _l("Must be text."))
+        elif len(raw) > MAX_TEXT_ANSWER:
+            errors.add(key, _l("At most %(n)d characters.", n=MAX_TEXT_ANSWER))
+        else:
+            return raw.strip() or None
+        return None
+    if kind == QuestionKind.YESNO:
+        if raw in (True, "yes", "true", "1"):
+            return True
+        if raw in (False, "no", "false", "0"):
+            return False
+        errors.add(key, _l("Answer yes or no."))
+        return None
+    allowed = valid_values(question)
+    if kind == QuestionKind.MULTIPLE:
+        values = raw if isinstance(raw, list) else [raw]
+        if not all(isinstance(v, str) and v in allowed for v in values):
+            errors.add(key, _l("Not a valid choice."))
+            return None
+        return list(dict.fromkeys(values))  # drop repeats, keep the order given
+    if not isinstance(raw, str) or raw not in allowed:
+        errors.add(key, _l("Not a valid choice."))
+        return None
+    return raw
+
+
+def _condition_met(question: Question, given: dict[int, Any]) -> bool:
+    if question.depends_on_id is None:
+        return True
+    answer = given.get(question.depends_on_id)
+    if isinstance(answer, bool):
+        answer = "yes" if answer else "no"
+    if isinstance(answer, list):
+        return question.depends_on_value in answer
+    return answer == question.depends_on_value
+
+
+def clean_answers(
+    questions: list[Question],
+    raw: dict,
+    prefix: str,
+    errors: _Errors,
+    *,
+    known_ids: set[int],
+    lang: str,
+) -> list[Answer]:
+    """Validates answers to `questions` (already filtered to the ones that apply) and returns
+    unsaved Answer rows. Answers to questions hidden by their condition are dropped."""
+    if not isinstance(raw, dict):
+        errors.add(prefix.rstrip("."), _l("Answers must be an object of question id to value."))
+        return []
+    by_key: dict[int, Any] = {}
+    for key, value in raw.items():
+        qid = _as_id(key)
+        if qid is None or qid not in known_ids:
+            errors.add(f"{prefix}{key}", _l("Unknown question."))
+        else:
+            by_key[qid] = value
+    applicable = {q.id for q in questions}
+    for qid in by_key:
+        if qid in known_ids and qid not in applicable:
+            errors.add(f"{prefix}{qid}", _l("This question is not asked for this ticket."))
+
+    cleaned: dict[int, Any] = {}
+    answers = []
+    for q in sorted(questions, key=lambda q: q.position):  # conditions refer to earlier questions
+        key = f"{prefix}{q.id}"
+        if not _condition_met(q, cleaned):
+            continue
+        value = _clean_answer(q, by_key.get(q.id), key, errors)
+        if value is None:
+            if q.required and key not in errors.fields:
+                errors.add(key, _l("This field is required."))
+            continue
+        cleaned[q.id] = value
+        answers.append(
+            Answer(
+                question_id=q.id,
+                question_label=dict(q.label),
+                value=value,
+                display=_answer_display(q, value, lang),
+            )
+        )
+    return answers
+
+
+def _questions_for(event: Event, ticket_type: TicketType | None) -> list[Question]:
+    if ticket_type is None:
+        return [q for q in event.questions if q.scope == QuestionScope.ORDER]
+    return [
+        q
+        for q in event.questions
+        if q.scope == QuestionScope.ATTENDEE and (not q.ticket_types or ticket_type in q.ticket_types)
+    ]
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+def find_voucher(event: Event, code: str | None) -> Voucher | None:
+    if not code or not isinstance(code, str) or not code.strip():
+        return None
+    return db.session.scalar(
+        sa.select(Voucher).where(Voucher.event_id == event.id, Voucher.code == code.strip().upper()[:64])
+    )
+
+
+def _price(ticket_type: TicketType, voucher: Voucher | None) -> tuple[int, bool]:
+    """(price in øre, whether the voucher was used for this ticket)."""
+    if voucher is None or (voucher.ticket_type_id is not None and voucher.ticket_type_id != ticket_type.id):
+        return ticket_type.price_ore, False
+    match voucher.kind:
+        case VoucherKind.FIXED:
+            return max(0, ticket_type.price_ore - voucher.value), True
+        case VoucherKind.PERCENT:
+            return ticket_type.price_ore - percent_of(ticket_type.price_ore, min(voucher.value, 100)), True
+    return ticket_type.price_ore, True
+
+
+def new_order_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+
+
+def _check_access(event: Event, *, actor: User | None, on_behalf: bool) -> None:
+    if on_behalf:
+        require_event_role(actor, event.id, EventRoleKind.ORGANISER)
+        return
+    if event.status == EventStatus.CLOSED:
+        raise Conflict(_l("Registration for this event is closed."), code="registration_closed")
+    if event.status != EventStatus.PUBLISHED:
+        raise Conflict(_l("Registration for this event is not open."), code="registration_closed")
+    if event.registration_mode == RegistrationMode.STAFF:
+        raise Forbidden(
+            _l("Participants of this event are registered by the organisers."),
+            code="staff_only",
+        )
+    if event.members_only and not (
+        getattr(actor, "is_member", False) or has_event_role(actor, event.id, EventRoleKind.ORGANISER)
+    ):
+        raise Forbidden(
+            _l("This event is for members only. Please log in as a member."),
+            code="members_only",
+        )
+
+
+def create_order(
+    event: Event,
+    data: OrderData,
+    *,
+    now: datetime,
+    actor: User | None = None,
+    on_behalf: bool = False,
+) -> Order:
+    """Registers the attendees of `data` and holds their seats.
+
+    A free order is paid at once; others stay pending until the hold expires. `on_behalf` is for
+    organisers registering other people: it allows hidden ticket types and names without email.
+
+    Raises ValidationError (422, per-field messages), Forbidden (403: members only, staff only,
+    wrong role), Conflict (409: registration closed, voucher used up) or SoldOut (409)."""
+    _check_access(event, actor=actor, on_behalf=on_behalf)
+    errors = _Errors()
+
+    buyer_name = clean_name(data.buyer_name, "buyer.name", errors)
+    buyer_email = clean_email(data.buyer_email, "buyer.email", errors, required=not on_behalf)
+    buyer_language = clean_language(data.buyer_language, "buyer.language", errors)
+
+    voucher = find_voucher(event, data.voucher_code)
+    if data.voucher_code and voucher is None:
+        errors.add("voucher_code", _l("Unknown voucher code."))
+    elif voucher and voucher.valid_until and voucher.valid_until < now:
+        errors.add("voucher_code", _l("This voucher code has expired."))
+        voucher = None
+
+    entry = None
+    if data.waitlist_token:
+        entry = _offered_entry(event, data.waitlist_token, now=now)
+
+    if not isinstance(data.attendees, list) or not data.attendees:
+        errors.add("attendees", _l("Register at least one attendee."))
+        errors.raise_if_any()
+    if len(data.attendees) > event.max_attendees_per_order:
+        errors.add(
+            "attendees",
+            _l("At most %(n)d attendees per order.", n=event.max_attendees_per_order),
+        )
+        errors.raise_if_any()
+
+    types_by_id = {tt.id: tt for tt in event.ticket_types}
+    sessions_by_id = {s.id: s for s in event.sessions}
+    question_ids = {q.id for q in event.questions}
+    email_required = event.attendee_email_required and not on_behalf
+
+    attendees: list[Attendee] = []
+    voucher_uses = 0
+    for i, raw in enumerate(data.attendees):
+        p = f"attendees.{i}."
+        if not isinstance(raw, AttendeeData):
+            errors.add(p.rstrip("."), _l("Each attendee must be an object."))
+            continue
+        ticket_type = types_by_id.get(_as_id(raw.ticket_type_id))
+        if ticket_type is None:
+            errors.add(p + "ticket_type_id", _l("Unknown ticket type for this event."))
+        elif not ticket_type_allowed(ticket_type, actor=actor, on_behalf=on_behalf, voucher=voucher):
+            errors.add(p + "ticket_type_id", _l("This ticket type is not available to you."))
+        elif not on_behalf and ticket_type.sales_start and now < ticket_type.sales_start:
+            errors.add(
+                p + "ticket_type_id",
+                _l("Sales for this ticket type have not started yet."),
+            )
+        elif not on_behalf and ticket_type.sales_end and now >= ticket_type.sales_end:
+            errors.add(p + "ticket_type_id", _l("Sales for this ticket type have ended."))
+        elif entry and ticket_type.id != entry.ticket_type_id:
+            errors.add(
+                p + "ticket_type_id",
+                _l("Your waiting-list offer is for another ticket type."),
+            )
+
+        name = clean_name(raw.name, p + "name", errors)
+        email = clean_email(raw.email, p + "email", errors, required=email_required)
+        language = clean_language(raw.language, p + "language", errors)
+
+        sessions = _clean_sessions(raw.session_ids, sessions_by_id, p + "session_ids", errors)
+        answers = []
+        if ticket_type is not None:
+            answers = clean_answers(
+                _questions_for(event, ticket_type),
+                raw.answers,
+                p + "answers.",
+                errors,
+                known_ids=question_ids,
+                lang=language,
+            )
+        price, used_voucher = _price(ticket_type, voucher) if ticket_type else (0, False)
+        voucher_uses += used_voucher
+        attendees.append(
+            Attendee(
+                event_id=event.id,
+                ticket_type=ticket_type,
+                ticket_type_id=ticket_type.id if ticket_type else None,
+                position=i,
+                name=name,
+                email=email,
+                language=language,
+                price_ore=price,
+                vat_rate=ticket_type.vat_rate if ticket_type else 0,
+                voucher_id=voucher.id if used_voucher else None,
+                session_choices=[AttendeeSession(session_id=s.id, slot=s.slot) for s in sessions],
+                answers=answers,
+            )
+        )
+
+    order_answers = clean_answers(
+        _questions_for(event, None),
+        data.answers,
+        "answers.",
+        errors,
+        known_ids=question_ids,
+        lang=buyer_language,
+    )
+    if voucher and voucher_uses == 0 and "voucher_code" not in errors.fields:
+        errors.add(
+            "voucher_code",
+            _l("This voucher code does not apply to the chosen tickets."),
+        )
+    if entry and len(data.attendees) > entry.seats:
+        errors.add(
+            "attendees",
+            _l("Your waiting-list offer is for %(n)d seats.", n=entry.seats),
+        )
+
+    total = sum(a.price_ore for a in attendees)
+    method = data.payment_method
+    if total == 0:
+        method = PaymentMethod.FREE
+    elif method not in (PaymentMethod.CARD, PaymentMethod.INVOICE):
+        errors.add("payment_method", _l("Choose card or invoice."))
+    errors.raise_if_any()
+
+    # Everything above only read; from here on the event is locked until the caller commits.
+    lock_event_for_sale(event)
+    expire_holds(event, now=now)
+    if entry:
+        entry.status = WaitlistStatus.ACCEPTED  # its held seats now go to this order
+    _claim_seats(event, attendees, voucher, voucher_uses, now=now, entry=entry)
+
+    order = Order(
+        code=new_order_code(),
+        event_id=event.id,
+        status=OrderStatus.PENDING,
+        payment_method=PaymentMethod(method),
+        buyer_name=buyer_name,
+        buyer_email=buyer_email,
+        buyer_language=buyer_language,
+        total_ore=total,
+        voucher_id=voucher.id if voucher_uses else None,
+        manage_token=secrets.token_urlsafe(32),
+        created_by_id=actor.id if on_behalf else None,
+        created_at=now,
+        attendees=attendees,
+    )
+    if method == PaymentMethod.INVOICE:
+        order.expires_at = now + timedelta(days=event.invoice_hold_days)
+    else:
+        order.expires_at = now + timedelta(minutes=event.hold_minutes)
+    for answer in order_answers + [a for attendee in attendees for a in attendee.answers]:
+        answer.order = order
+    db.session.add(order)
+    db.session.add_all(order_answers)
+    if total == 0:
+        mark_paid(order, now=now)
+    db.session.flush()
+    if entry:
+        entry.order_id = order.id
+    return order
+
+
+def _clean_sessions(
+    raw, sessions_by_id: dict[int, EventSession], key: str, errors: _Errors
+) -> list[EventSession]:
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list):
+        errors.add(key, _l("Must be a list of workshop ids."))
+        return []
+    chosen: list[EventSession] = []
+    for value in raw:
+        session = sessions_by_id.get(_as_id(value))
+        if session is None:
+            errors.add(key, _l("Unknown workshop for this event."))
+            return []
+        if any(c.slot == session.slot for c in chosen):
+            errors.add(key, _l("Choose at most one workshop per time slot."))
+            return []
+        chosen.append(session)
+    return chosen
+
+
+def _claim_seats(
+    event: Event,
+    attendees: list[Attendee],
+    voucher: Voucher | None,
+    voucher_uses: int,
+    *,
+    now,
+    entry,
+) -> None:
+    """Raises SoldOut unless every ticket type, quota, workshop and the voucher has room.
+    Must run under the event's sale lock."""
+    av = compute_availability(event, now=now, exclude_entry_id=entry.id if entry else None)
+    wanted: dict[int, int] = {}
+    for a in attendees:
+        wanted[a.ticket_type_id] = wanted.get(a.ticket_type_id, 0) + 1
+    if not seats_fit(av, event, wanted):
+        left = {tid: av.ticket_types[tid] for tid in wanted}
+        raise SoldOut(
+            _l("Sorry, there are not enough seats left for your order."),
+            available={str(k): v for k, v in left.items()},
+            waitlist=event.waitlist_enabled,
+        )
+    session_wanted: dict[int, int] = {}
+    for a in attendees:
+        for choice in a.session_choices:
+            session_wanted[choice.session_id] = session_wanted.get(choice.session_id, 0) + 1
+    full = [sid for sid, n in session_wanted.items() if av.sessions[sid] is not None and av.sessions[sid] < n]
+    if full:
+        raise SoldOut(
+            _l("A workshop you chose is full. Please choose another."),
+            code="session_full",
+            sessions=full,
+        )
+    if voucher and voucher_uses:
+        used = db.session.scalar(
+            sa.select(sa.func.count(Attendee.id))
+            .join(Order, Attendee.order_id == Order.id)
+            .where(Attendee.voucher_id == voucher.id, holds_seats(now))
+        )
+        if used + voucher_uses > voucher.max_uses:
+            raise Conflict(_l("This voucher code has been used up."), code="voucher_used_up")
+
+
+# --- state machine --------------------------------------------------------------------------
+
+_TRANSITIONS = {
+    OrderStatus.PENDING: {OrderStatus.PAID, OrderStatus.EXPIRED, OrderStatus.CANCELLED},
+    OrderStatus.PAID: {OrderStatus.REFUNDED, OrderStatus.CANCELLED},
+}
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+
+def _transition(order: Order, to: OrderStatus, *, now: datetime) -> None:
+    if to not in _TRANSITIONS.get(order.status, set()):
+        raise IllegalTransition(
+            _l(
+                "The order is %(state)s and cannot become %(to)s.",
+                state=order.status.value,
+                to=to.value,
+            )
+        )
+    order.status = to
+    if to == OrderStatus.PAID:
+        order.paid_at = now
+        order.expires_at = None
+    else:
+        order.closed_at = now
+
+
+def mark_paid(order: Order, *, now: datetime) -> None:
+    """pending → paid. Raises IllegalTransition for any other state."""
+    _transition(order, OrderStatus.PAID, now=now)
+
+
+def mark_refunded(order: Order, *, now: datetime) -> None:
+    """paid → refunded; the money itself is moved by the payments area."""
+    _transition(order, OrderStatus.REFUNDED, now=now)
+
+
+def cancel_order(order: Order, *, now: datetime, actor: User | None = None) -> None:
+    """Cancels a pending order, or a paid order that cost nothing (paid orders with money are
+    refunded instead). Frees the seats and offers them to the waiting list."""
+    if order.status == OrderStatus.PAID and order.total_ore > 0:
+        raise IllegalTransition(_l("A paid order is refunded, not cancelled."))
+    event = order.event
+    lock_event_for_sale(event)
+    db.session.refresh(order)  # another transaction may have changed it before we got the lock
+    _transition(order, OrderStatus.CANCELLED, now=now)
+    db.session.flush()
+    offer_freed_seats(event, now=now)
+
+
+def expire_holds(event: Event, *, now: datetime) -> int:
+    """Marks pending orders and waiting-list offers whose deadline passed as expired and offers
+    the freed seats to the waiting list. Must run under the event's sale lock. Returns how many
+    orders expired."""
+    stale = list(
+        db.session.scalars(
+            sa.select(Order).where(
+                Order.event_id == event.id,
+                Order.status == OrderStatus.PENDING,
+                Order.expires_at <= now,
+            )
+        )
+    )
+    for order in stale:
+        _transition(order, OrderStatus.EXPIRED, now=now)
+    offers = db.session.execute(
+        sa.update(WaitingListEntry)
+        .where(
+            WaitingListEntry.event_id == event.id,
+            WaitingListEntry.status == WaitlistStatus.OFFERED,
+            WaitingListEntry.offer_expires_at <= now,
+        )
+        .values(status=WaitlistStatus.EXPIRED)
+    ).rowcount
+    db.session.flush()
+    if stale or offers:
+        offer_freed_seats(event, now=now)
+    return len(stale)
+
+
+def expire_all_holds(*, now: datetime) -> int:
+    """The periodic job: expires holds of every event that has some, one locked transaction per
+    event so no sale waits long. Commits. Returns how many orders expired."""
+    pending_orders = sa.select(Order.event_id).where(
+        Order.status == OrderStatus.PENDING, Order.expires_at <= now
+    )
+    pending_offers = sa.select(WaitingListEntry.event_id).where(
+        WaitingListEntry.status == WaitlistStatus.OFFERED,
+        WaitingListEntry.offer_expires_at <= now,
+    )
+    event_ids = set(db.session.scalars(pending_orders.union(pending_offers)))
+    db.session.rollback()
+    expired = 0
+    for event_id in sorted(event_ids):
+        event = db.session.get(Event, event_id)
+        lock_event_for_sale(event)
+        expired += expire_holds(event, now=now)
+        db.session.commit()
+    return expired
+
+
+# --- waiting list ---------------------------------------------------------------------------
+
+
+def join_waitlist(
+    event: Event,
+    *,
+    ticket_type_id,
+    seats,
+    name,
+    email,
+    language,
+    now: datetime,
+    actor: User | None = None,
+) -> WaitingListEntry:
+    """Puts a person (for one seat or a group's several) on the waiting list of a ticket type.
+
+    Raises ValidationError for bad input, and Conflict when there is no waiting list or when
+    there are seats to buy right now."""
+    _check_access(event, actor=actor, on_behalf=False)
+    if not event.waitlist_enabled:
+        raise Conflict(_l("This event has no waiting list."), code="no_waitlist")
+    errors = _Errors()
+    ticket_type = {tt.id: tt for tt in event.ticket_types}.get(_as_id(ticket_type_id))
+    if ticket_type is None or not ticket_type_allowed(ticket_type, actor=actor, on_behalf=False):
+        errors.add("ticket_type_id", _l("Unknown ticket type for this event."))
+    n = _as_id(seats)
+    if n is None or not 1 <= n <= event.max_attendees_per_order:
+        errors.add(
+            "seats",
+            _l("Choose between 1 and %(n)d seats.", n=event.max_attendees_per_order),
+        )
+    name = clean_name(name, "name", errors)
+    email = clean_email(email, "email", errors, required=True)
+    language = clean_language(language, "language", errors)
+    errors.raise_if_any()
+
+    lock_event_for_sale(event)
+    expire_holds(event, now=now)
+    av = compute_availability(event, now=now)
+    if seats_fit(av, event, {ticket_type.id: n}) and not _waiting(event, ticket_type.id):
+        raise Conflict(
+            _l("There are seats available: please register instead."),
+            code="seats_available",
+        )
+    entry = WaitingListEntry(
+        event_id=event.id,
+        ticket_type_id=ticket_type.id,
+        seats=n,
+        name=name,
+        email=email,
+        language=language,
+        created_at=now,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def _waiting(event: Event, ticket_type_id: int | None = None) -> list[WaitingListEntry]:
+    q = (
+        sa.select(WaitingListEntry)
+        .where(
+            WaitingListEntry.event_id == event.id,
+            WaitingListEntry.status == WaitlistStatus.WAITING,
+        )
+        .order_by(WaitingListEntry.created_at, WaitingListEntry.id)
+    )
+    if ticket_type_id is not None:
+        q = q.where(WaitingListEntry.ticket_type_id == ticket_type_id)
+    return list(db.session.scalars(q))
+
+
+def offer_freed_seats(event: Event, *, now: datetime) -> list[WaitingListEntry]:
+    """Offers free seats to the waiting list, first come first served: each entry whose whole
+    group fits gets an offer holding its seats for `waitlist_offer_hours`; an entry that does not
+    fit keeps its place while later, smaller ones may be served. Must run under the sale lock."""
+    if not event.waitlist_enabled:
+        return []
+    offered = []
+    for entry in _waiting(event):
+        av = compute_availability(event, now=now)
+        if not seats_fit(av, event, {entry.ticket_type_id: entry.seats}):
+            continue
+        entry.status = WaitlistStatus.OFFERED
+        entry.offered_at = now
+        entry.offer_expires_at = now + timedelta(hours=event.waitlist_offer_hours)
+        entry.offer_token = secrets.token_urlsafe(24)
+        db.session.flush()
+        offered.append(entry)
+    return offered
+
+
+def _offered_entry(event: Event, token: str, *, now: datetime) -> WaitingListEntry:
+    entry = db.session.scalar(
+        sa.select(WaitingListEntry).where(
+            WaitingListEntry.event_id == event.id,
+            WaitingListEntry.offer_token == str(token)[:64],
+        )
+    )
+    if entry is None:
+        raise DomainError(_l("This waiting-list link is not valid."), code="invalid_offer")
+    if entry.status != WaitlistStatus.OFFERED or entry.offer_expires_at <= now:
+        raise Conflict(
+            _l("This waiting-list offer has expired or was already used."),
+            code="offer_expired",
+        )
+    return entry
+
+
+def get_offer(event: Event, token: str, *, now: datetime) -> WaitingListEntry:
+    """The live offer behind a waiting-list link. Raises DomainError/Conflict when it is not."""
+    return _offered_entry(event, token, now=now)
+
+
+# --- reading orders -------------------------------------------------------------------------
+
+
+def get_order_by_token(code: str, token: str) -> Order:
+    """The order for a private manage link; NotFound unless both the code and the token match."""
+    from eventreg.core.errors import NotFound
+
+    order = db.session.scalar(
+        sa.select(Order)
+        .where(Order.code == code)
+        .options(selectinload(Order.attendees).selectinload(Attendee.answers))
+    )
+    if order is None or not secrets.compare_digest(order.manage_token, str(token)):
+        raise NotFound(_l("No such order."))
+    return order
+
+
+def list_orders(event: Event, *, status: OrderStatus | None = None) -> list[Order]:
+    q = (
+        sa.select(Order)
+        .where(Order.event_id == event.id)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .options(selectinload(Order.attendees).selectinload(Attendee.ticket_type))
+    )
+    if status:
+        q = q.where(Order.status == status)
+    return list(db.session.scalars(q))
+
+
+def waitlist_position(entry: WaitingListEntry) -> int:
+    """1 for the first person still waiting for this event."""
+    ahead = db.session.scalar(
+        sa.select(sa.func.count(WaitingListEntry.id)).where(
+            WaitingListEntry.event_id == entry.event_id,
+            WaitingListEntry.status == WaitlistStatus.WAITING,
+            sa.or_(
+                WaitingListEntry.created_at < entry.created_at,
+                sa.and_(
+                    WaitingListEntry.created_at == entry.created_at,
+                    WaitingListEntry.id < entry.id,
+                ),
+            ),
+        )
+    )
+    return ahead + 1

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Start eventreg on its embedded defaults: SQLite under instance/, mail into instance/outbox/,
+# demo data loaded, staff logins printed. Settings come from the environment (see README).
+set -euo pipefail
+cd "$(dirname "$0")"
+. scripts/env.sh
+flask --app app db upgrade
+flask --app app seed-demo
+HOST=${HOST:-127.0.0.1} PORT=${PORT:-5000}
+echo
+echo "eventreg is running at http://$HOST:$PORT/  (Ctrl-C stops it)"
+exec flask --app app run --host "$HOST" --port "$PORT"

@@ -1,0 +1,116 @@
+"""Fixtures shared by every test: one database per test session (SQLite or PostgreSQL, chosen by
+EVENTREG_TEST_DB), built by running the migrations, and emptied after each test."""
+
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from eventreg import create_app
+from eventreg.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKEND = os.environ.get("EVENTREG_TEST_DB", "sqlite")
+ADMIN_URL = os.environ.get("DATABASE_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+        return
+    if BACKEND != "postgres":
+        raise pytest.UsageError("EVENTREG_TEST_DB must be sqlite or postgres")
+    # No skip: a missing PostgreSQL must fail the run, not hide half the suite.
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"eventreg_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "DB_POOL_SIZE": 40,
+            "OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
+        }
+    )
+    with app.app_context():
+        flask_migrate.upgrade(directory=str(ROOT / "migrations"))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_database(request):
+    """Every test starts from an empty schema (threads and processes see the same rows, so the
+    tests cannot hide inside a rolled-back transaction)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+                )
+            else:
+                for t in tables:
+                    conn.execute(sa.text(f'DELETE FROM "{t}"'))
+
+
+@pytest.fixture
+def ctx(app):
+    """An app and request context, for calling services directly."""
+    with app.test_request_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # Debian's chromium; Playwright must never download a browser of its own.
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
