@@ -171,7 +171,7 @@ def _course() -> Event:
         title=_t("Gründerkurs for nye i Norge", "Entrepreneurship course for newcomers"),
         description=_t(
             "Gratis kurs over fire kvelder: fra idé til egen bedrift. Undervisning på norsk og engelsk.",
-            "A free course over four evenings: from idea to your own business. Taught in Norwegian and English.",
+            "A free course over four evenings: from idea to your own business. Taught in Norwegian and English.",  # noqa: E501
         ),
         venue="Grønland kulturstasjon, Oslo",
         starts_at=_oslo(2027, 3, 2, 18, 0),

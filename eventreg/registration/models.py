@@ -132,7 +132,7 @@ class Attendee(Base):
 
 
 class AttendeeSession(Base):
-    """An attendee's workshop choice; the unique slot makes "one workshop per time slot" hold in the database."""
+    """An attendee's workshop choice. The unique slot makes "one workshop per time slot" a database rule."""
 
     __tablename__ = "attendee_session"
     __table_args__ = (sa.UniqueConstraint("attendee_id", "slot"),)
