@@ -24,7 +24,7 @@ class DomainError(Exception):
             self.code = code
         self.fields = fields or {}
         self.details = details
-        super().__init__(str(self.message))
+        super().__init__(self.message)
 
     def to_json(self) -> dict:
         body = {"error": self.code, "message": str(self.message)}

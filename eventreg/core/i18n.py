@@ -1,6 +1,6 @@
 """Language choice (nb/en) and helpers for texts stored in both languages."""
 
-from flask import request, session
+from flask import has_request_context, request, session
 from flask_babel import get_locale
 
 LANGUAGES = ("nb", "en")
@@ -11,6 +11,8 @@ _ALIASES = {"no": "nb", "nn": "nb", "nb": "nb", "en": "en"}
 
 def select_locale() -> str:
     """The attendee's own choice (remembered in the session), else the browser's, else nb."""
+    if not has_request_context():  # jobs and CLI commands choose the language explicitly
+        return DEFAULT_LANGUAGE
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen

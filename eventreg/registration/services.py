@@ -332,7 +332,7 @@ def create_order(
     voucher = find_voucher(event, data.voucher_code)
     if data.voucher_code and voucher is None:
         errors.add("voucher_code", _l("Unknown voucher code."))
-    elif voucher and voucher.valid_until and voucher.valid_until < now:
+    elif voucher and voucher.valid_until and now >= voucher.valid_until:
         errors.add("voucher_code", _l("This voucher code has expired."))
         voucher = None
 
@@ -610,15 +610,17 @@ def expire_holds(event: Event, *, now: datetime) -> int:
     )
     for order in stale:
         _transition(order, OrderStatus.EXPIRED, now=now)
-    offers = db.session.execute(
-        sa.update(WaitingListEntry)
-        .where(
-            WaitingListEntry.event_id == event.id,
-            WaitingListEntry.status == WaitlistStatus.OFFERED,
-            WaitingListEntry.offer_expires_at <= now,
+    offers = list(
+        db.session.scalars(
+            sa.select(WaitingListEntry).where(
+                WaitingListEntry.event_id == event.id,
+                WaitingListEntry.status == WaitlistStatus.OFFERED,
+                WaitingListEntry.offer_expires_at <= now,
+            )
         )
-        .values(status=WaitlistStatus.EXPIRED)
-    ).rowcount
+    )
+    for entry in offers:
+        entry.status = WaitlistStatus.EXPIRED
     db.session.flush()
     if stale or offers:
         offer_freed_seats(event, now=now)
@@ -636,7 +638,6 @@ def expire_all_holds(*, now: datetime) -> int:
         WaitingListEntry.offer_expires_at <= now,
     )
     event_ids = set(db.session.scalars(pending_orders.union(pending_offers)))
-    db.session.rollback()
     expired = 0
     for event_id in sorted(event_ids):
         event = db.session.get(Event, event_id)
