@@ -1,3 +1,185 @@
-from flask import Blueprint
+"""Organisers' pages under /manage: their events, the orders, registering on someone's behalf.
 
-bp = Blueprint("admin", __name__)
+Every page needs a login (else a redirect to the login page) and the organiser role for the event
+(403 otherwise); unknown events and orders are 404."""
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from eventreg.accounts.models import EventRoleKind
+from eventreg.accounts.services import require_event_role, staff_events
+from eventreg.core.clock import now
+from eventreg.core.errors import Conflict, Forbidden, ValidationError
+from eventreg.events.models import Event
+from eventreg.events.services import get_event, list_events_by_ids
+from eventreg.extensions import db, login_manager
+from eventreg.registration.capacity import compute_availability
+from eventreg.registration.models import Order
+from eventreg.registration.services import (
+    AttendeeData,
+    IllegalTransition,
+    OrderData,
+    cancel_order,
+    create_order,
+    list_orders,
+)
+
+bp = Blueprint("admin", __name__, url_prefix="/manage")
+
+DEFAULT_ROWS = 5
+
+
+@bp.before_request
+def _require_login():
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+@bp.app_context_processor
+def _manage_link():
+    user = current_user
+    if not getattr(user, "is_authenticated", False):
+        return {"show_manage": False}
+    ids = staff_events(user)
+    return {"show_manage": ids is None or bool(ids)}
+
+
+def _organised_event(slug: str) -> Event:
+    """The event, if the current user organises it. NotFound for unknown slugs, else Forbidden."""
+    event = get_event(slug, actor=current_user)
+    require_event_role(current_user, event.id, EventRoleKind.ORGANISER)
+    return event
+
+
+@bp.route("/")
+def index():
+    ids = staff_events(current_user)
+    if ids == []:
+        raise Forbidden(_("You do not organise any events."))
+    return render_template("admin/index.html", events=list_events_by_ids(ids))
+
+
+@bp.route("/events/<slug>/")
+def event_orders(slug: str):
+    event = _organised_event(slug)
+    return render_template(
+        "admin/event.html",
+        event=event,
+        orders=list_orders(event),
+        av=compute_availability(event, now=now()),
+    )
+
+
+@dataclass
+class _Row:
+    name: str = ""
+    email: str = ""
+
+
+@dataclass
+class _OnBehalf:
+    ticket_type_id: str = ""
+    language: str = "nb"
+    payment_method: str = "invoice"
+    rows: list[_Row] = field(default_factory=list)
+
+
+def _parse_on_behalf(form, n_rows: int) -> _OnBehalf:
+    rows = [_Row(form.get(f"p-{i}-name", ""), form.get(f"p-{i}-email", "")) for i in range(n_rows)]
+    return _OnBehalf(
+        ticket_type_id=form.get("ticket_type_id", ""),
+        language=form.get("language", "nb"),
+        payment_method=form.get("payment_method", "invoice"),
+        rows=[r for r in rows if r.name.strip() or r.email.strip()],  # blank rows are unused rows
+    )
+
+
+@bp.route("/events/<slug>/register", methods=["GET", "POST"])
+def register_on_behalf(slug: str):
+    """Organisers register participants by name (email optional, hidden ticket types allowed)."""
+    event = _organised_event(slug)
+    limit = event.max_attendees_per_order
+    if request.method == "GET":
+        raw = request.args.get("rows", "")
+        n = min(int(raw), limit) if raw.isdigit() and len(raw) < 4 and int(raw) > 0 else DEFAULT_ROWS
+        first = event.ticket_types[0] if event.ticket_types else None
+        state = _OnBehalf(ticket_type_id=str(first.id) if first else "", rows=[_Row() for _ in range(n)])
+        return _render_on_behalf(event, state)
+
+    state = _parse_on_behalf(request.form, limit + 1)
+    data = OrderData(
+        buyer_name=current_user.name,
+        buyer_email=current_user.email,
+        buyer_language=state.language,
+        attendees=[
+            AttendeeData(
+                name=r.name,
+                email=r.email or None,
+                language=state.language,
+                ticket_type_id=state.ticket_type_id,
+            )
+            for r in state.rows
+        ],
+        payment_method=state.payment_method,
+    )
+    try:
+        order = create_order(event, data, now=now(), actor=current_user, on_behalf=True)
+    except ValidationError as err:
+        db.session.rollback()
+        return _render_on_behalf(event, state, error=err, status=422)
+    except Conflict as err:
+        db.session.rollback()
+        return _render_on_behalf(event, state, error=err, status=409)
+    db.session.commit()
+    flash(
+        _("Registered %(num)d participants (order %(code)s).", num=len(order.attendees), code=order.code),
+        "success",
+    )
+    return redirect(url_for("admin.event_orders", slug=event.slug))
+
+
+def _render_on_behalf(event: Event, state: _OnBehalf, *, error=None, status=200):
+    while len(state.rows) < min(DEFAULT_ROWS, event.max_attendees_per_order):
+        state.rows.append(_Row())
+    errors = {k: [str(m) for m in v] for k, v in (error.fields if error else {}).items()}
+    shown = {"payment_method", "attendees"} | {
+        f"attendees.{i}.{f}" for i in range(len(state.rows)) for f in ("name", "email")
+    }
+    return (
+        render_template(
+            "admin/register.html",
+            event=event,
+            state=state,
+            errors=errors,
+            general=[m for k, msgs in errors.items() if k not in shown for m in msgs],
+            message=error.message if error else None,
+            needs_payment=any(tt.price_ore > 0 for tt in event.ticket_types),
+        ),
+        status,
+    )
+
+
+@bp.route("/orders/<code>/cancel", methods=["POST"])
+def cancel(code: str):
+    order = db.session.scalar(sa.select(Order).where(Order.code == code[:16]))
+    if order is None:
+        abort(404)
+    require_event_role(current_user, order.event_id, EventRoleKind.ORGANISER)
+    slug = order.event.slug
+    try:
+        cancel_order(order, now=now(), actor=current_user)
+    except IllegalTransition as err:
+        db.session.rollback()
+        return render_template(
+            "error.html",
+            status=409,
+            message=_("Order %(code)s was not cancelled: %(reason)s", code=code, reason=err.message),
+        ), 409
+    db.session.commit()
+    flash(_("Order %(code)s is cancelled and its seats are free again.", code=code), "success")
+    return redirect(url_for("admin.event_orders", slug=slug))

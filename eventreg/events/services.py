@@ -7,14 +7,22 @@ from sqlalchemy.orm import selectinload
 from eventreg.accounts.models import EventRoleKind, User
 from eventreg.accounts.services import has_event_role
 from eventreg.core.errors import NotFound
-from eventreg.events.models import Event, EventStatus, Quota, TicketType, Visibility
+from eventreg.events.models import (
+    Event,
+    EventStatus,
+    Question,
+    QuestionScope,
+    Quota,
+    TicketType,
+    Visibility,
+)
 from eventreg.extensions import db
 
 _EVENT_LOAD = (
     selectinload(Event.ticket_types).selectinload(TicketType.quotas),
     selectinload(Event.quotas).selectinload(Quota.ticket_types),
     selectinload(Event.sessions),
-    selectinload(Event.questions),
+    selectinload(Event.questions).selectinload(Question.ticket_types),
 )
 
 
@@ -64,3 +72,26 @@ def listed_ticket_types(event: Event, *, actor: User | None) -> list[TicketType]
         if tt.visibility == Visibility.PUBLIC
         or (tt.visibility == Visibility.MEMBERS and getattr(actor, "is_member", False))
     ]
+
+
+def list_events_by_ids(ids: list[int] | None) -> list[Event]:
+    """Events (drafts included) with these ids, soonest first; None means every event."""
+    q = sa.select(Event).order_by(Event.starts_at)
+    if ids is not None:
+        q = q.where(Event.id.in_(ids))
+    return list(db.session.scalars(q))
+
+
+def attendee_questions(event: Event, ticket_type: TicketType) -> list[Question]:
+    """The attendee-scope questions asked of someone with `ticket_type` (no ticket types set:
+    asked of everyone)."""
+    return [
+        q
+        for q in event.questions
+        if q.scope == QuestionScope.ATTENDEE and (not q.ticket_types or ticket_type in q.ticket_types)
+    ]
+
+
+def order_questions(event: Event) -> list[Question]:
+    """The questions asked once per order."""
+    return [q for q in event.questions if q.scope == QuestionScope.ORDER]
