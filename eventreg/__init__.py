@@ -29,7 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         WTF_CSRF_TIME_LIMIT=None,  # a long registration form must not fail on a stale token
         SESSION_COOKIE_SAMESITE="Lax",
-        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=1024 * 1024,  # no registration is bigger; refuse floods early
     )
     INSTANCE.mkdir(exist_ok=True)
 

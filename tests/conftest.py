@@ -77,14 +77,9 @@ def _empty_database(request):
     with app.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(
-                    sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
-                )
-            else:
-                for t in tables:
-                    conn.execute(sa.text(f'DELETE FROM "{t}"'))
+        with db.engine.begin() as conn:  # DELETE beats TRUNCATE on tables this small
+            for t in tables:
+                conn.execute(sa.text(f'DELETE FROM "{t}"'))
 
 
 @pytest.fixture

@@ -76,13 +76,11 @@ def register_error_handlers(app) -> None:
     def http_error(err: HTTPException):
         db.session.rollback()
         if wants_json():
-            body = {
-                "error": err.name.lower().replace(" ", "_"),
-                "message": err.description,
-            }
-            data = getattr(err, "data", None)  # flask-smorest/webargs put field errors here
+            body = {"error": err.name.lower().replace(" ", "_"), "message": err.description}
+            data = getattr(err, "data", None)  # flask-smorest/webargs put schema errors here
             if data and "messages" in data:
-                body["fields"] = {k: v for loc in data["messages"].values() for k, v in loc.items()}
+                body["error"] = "validation"
+                body["fields"] = dict(_flatten(data["messages"].get("json", data["messages"])))
             return jsonify(body), err.code
         return render_template("error.html", message=err.description, status=err.code), err.code
 
@@ -93,3 +91,12 @@ def register_error_handlers(app) -> None:
         if wants_json():
             return jsonify({"error": "internal", "message": "Internal error"}), 500
         return render_template("error.html", message="Internal error", status=500), 500
+
+
+def _flatten(messages, prefix=""):
+    """{"attendees": {0: {"name": ["..."]}}} → ("attendees.0.name", ["..."]), like service errors."""
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            yield from _flatten(value, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), messages if isinstance(messages, list) else [messages]
