@@ -6,7 +6,10 @@ cd "$(dirname "$0")"
 . scripts/env.sh
 flask --app app db upgrade
 flask --app app seed-demo
+# The periodic job (Celery beat in production) as a plain loop beside the app.
+flask --app app expire-holds --every 60 &
+trap 'kill $! 2>/dev/null' EXIT
 HOST=${HOST:-127.0.0.1} PORT=${PORT:-5000}
 echo
 echo "eventreg is running at http://$HOST:$PORT/  (Ctrl-C stops it)"
-exec flask --app app run --host "$HOST" --port "$PORT"
+flask --app app run --host "$HOST" --port "$PORT"

@@ -52,8 +52,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_template_helpers(app)
 
     from eventreg.cli import register_commands
+    from eventreg.tasks import celery_init_app
 
     register_commands(app)
+    celery_init_app(app)
     return app
 
 

@@ -1,5 +1,7 @@
 """Command-line tasks: `flask --app app <command>`."""
 
+import time
+
 import click
 
 from eventreg.core.clock import now
@@ -47,9 +49,15 @@ def register_commands(app) -> None:
         click.echo(token)
 
     @app.cli.command("expire-holds")
-    def expire_holds_command():
-        """Give back the seats of pending orders whose hold ran out (the periodic job, by hand)."""
+    @click.option("--every", type=int, default=0, help="Repeat every N seconds (0: run once).")
+    def expire_holds_command(every):
+        """Give back the seats of holds and waiting-list offers that ran out (the periodic job)."""
         from eventreg.registration.services import expire_all_holds
 
-        n = expire_all_holds(now=now())
-        click.echo(f"{n} orders expired")
+        while True:
+            n = expire_all_holds(now=now())
+            db.session.remove()
+            if not every:
+                click.echo(f"{n} orders expired")
+                return
+            time.sleep(every)

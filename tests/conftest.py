@@ -16,6 +16,7 @@ from eventreg.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("EVENTREG_TEST_DB", "sqlite")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ADMIN_URL = os.environ.get("DATABASE_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,6 +57,7 @@ def app(database_url, tmp_path_factory):
             "TESTING": True,
             "SECRET_KEY": "test-secret",
             "DB_POOL_SIZE": 40,
+            "REDIS_URL": REDIS_URL,
             "OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
         }
     )

@@ -1,0 +1,39 @@
+"""Background work on Celery (Redis as broker) in production.
+
+Run a worker with the periodic jobs: `celery -A app.celery_app worker --beat`. The embedded
+default needs no worker: start.sh runs `flask --app app expire-holds --every 60` beside the app."""
+
+from celery import Celery, Task, shared_task
+from flask import Flask
+
+from eventreg.core.clock import now
+
+EXPIRE_HOLDS_EVERY = 60.0  # seconds; holds are also given back lazily, so this is about offers
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=app.config["REDIS_URL"],
+        result_backend=app.config["REDIS_URL"],
+        task_ignore_result=False,
+        broker_connection_retry_on_startup=True,
+        beat_schedule={"expire-holds": {"task": "eventreg.expire_holds", "schedule": EXPIRE_HOLDS_EVERY}},
+        timezone="UTC",
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery
+
+
+@shared_task(name="eventreg.expire_holds")
+def expire_holds() -> int:
+    """Expires stale holds and waiting-list offers of every event; returns how many orders expired."""
+    from eventreg.registration.services import expire_all_holds
+
+    return expire_all_holds(now=now())
