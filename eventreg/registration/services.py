@@ -445,6 +445,11 @@ def create_order(
     lock_event_for_sale(event)
     expire_holds(event, now=now)
     if entry:
+        db.session.refresh(entry)  # a second click on the same link may have won the lock first
+        if entry.status != WaitlistStatus.OFFERED:
+            raise Conflict(
+                _l("This waiting-list offer has expired or was already used."), code="offer_expired"
+            )
         entry.status = WaitlistStatus.ACCEPTED  # its held seats now go to this order
     _claim_seats(event, attendees, voucher, voucher_uses, now=now, entry=entry)
 
