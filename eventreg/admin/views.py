@@ -114,7 +114,8 @@ def register_on_behalf(slug: str):
     state = _parse_on_behalf(request.form, limit + 1)
     data = OrderData(
         buyer_name=current_user.name,
-        buyer_email=current_user.email,
+        # The staff member is recorded as created_by; no confirmation mail is needed for the group.
+        buyer_email=None,
         buyer_language=state.language,
         attendees=[
             AttendeeData(
