@@ -94,8 +94,22 @@ function removeAttendee(block) {
   updateConditions();
 }
 
+function clearErrorOf(input) {
+  // Once the user edits a field the server complained about, stop shouting at them.
+  const field = input.closest(".has-error");
+  if (!field) return;
+  field.classList.remove("has-error");
+  field.querySelector(".field-error")?.remove();
+  for (const el of field.querySelectorAll("[aria-invalid]")) {
+    el.removeAttribute("aria-invalid");
+    el.removeAttribute("aria-describedby");
+  }
+}
+
 if (form) {
   form.addEventListener("change", updateConditions);
+  form.addEventListener("input", (event) => clearErrorOf(event.target));
+  form.addEventListener("change", (event) => clearErrorOf(event.target));
   form.addEventListener("click", (event) => {
     const remove = event.target.closest(".remove-attendee");
     if (remove) removeAttendee(remove.closest(".attendee"));
