@@ -29,11 +29,11 @@ OSLO = ZoneInfo("Europe/Oslo")
 
 DEMO_USERS = [
     # email, name, password, admin, member
-    ("admin@eventreg.local", "Ingrid Admin", "admin-demo", True, False),
-    ("organiser@eventreg.local", "Olav Organiser", "organiser-demo", False, False),
-    ("checkin@eventreg.local", "Kari Check-in", "checkin-demo", False, False),
-    ("sponsor@eventreg.local", "Siri Sponsor", "sponsor-demo", False, False),
-    ("member@eventreg.local", "Amina Member", "member-demo", False, True),
+    ("admin@demo.example.org", "Ingrid Admin", "admin-demo", True, False),
+    ("organiser@demo.example.org", "Olav Organiser", "organiser-demo", False, False),
+    ("checkin@demo.example.org", "Kari Check-in", "checkin-demo", False, False),
+    ("sponsor@demo.example.org", "Siri Sponsor", "sponsor-demo", False, False),
+    ("member@demo.example.org", "Amina Member", "member-demo", False, True),
 ]
 
 
@@ -263,10 +263,10 @@ def seed_demo() -> list[tuple[str, str]]:
             continue
         db.session.add(event)
         db.session.flush()
-        grant_event_role(users["organiser@eventreg.local"], event.id, EventRoleKind.ORGANISER)
+        grant_event_role(users["organiser@demo.example.org"], event.id, EventRoleKind.ORGANISER)
         if event.slug == "esbf-2027":
-            grant_event_role(users["checkin@eventreg.local"], event.id, EventRoleKind.CHECKIN)
-            grant_event_role(users["sponsor@eventreg.local"], event.id, EventRoleKind.SPONSOR)
+            grant_event_role(users["checkin@demo.example.org"], event.id, EventRoleKind.CHECKIN)
+            grant_event_role(users["sponsor@demo.example.org"], event.id, EventRoleKind.SPONSOR)
             speaker, press = event.ticket_types[4], event.ticket_types[5]
             db.session.add_all(
                 [

@@ -64,4 +64,4 @@ def test_seeding_the_demo_twice_adds_nothing(ctx):
     ]
     assert {q.name for q in conference.quotas} == {"All conference seats", "Speakers and press"}
     assert len({s.slot for s in conference.sessions}) == 2 and len(conference.sessions) == 3
-    assert {email for email, _ in logins} >= {"admin@eventreg.local", "organiser@eventreg.local"}
+    assert {email for email, _ in logins} >= {"admin@demo.example.org", "organiser@demo.example.org"}

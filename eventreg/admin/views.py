@@ -5,8 +5,7 @@ Every page needs a login (else a redirect to the login page) and the organiser r
 
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -18,13 +17,13 @@ from eventreg.events.models import Event
 from eventreg.events.services import get_event, list_events_by_ids
 from eventreg.extensions import db, login_manager
 from eventreg.registration.capacity import compute_availability
-from eventreg.registration.models import Order
 from eventreg.registration.services import (
     AttendeeData,
     IllegalTransition,
     OrderData,
     cancel_order,
     create_order,
+    get_order,
     list_orders,
 )
 
@@ -167,9 +166,7 @@ def _render_on_behalf(event: Event, state: _OnBehalf, *, error=None, status=200)
 
 @bp.route("/orders/<code>/cancel", methods=["POST"])
 def cancel(code: str):
-    order = db.session.scalar(sa.select(Order).where(Order.code == code[:16]))
-    if order is None:
-        abort(404)
+    order = get_order(code)
     require_event_role(current_user, order.event_id, EventRoleKind.ORGANISER)
     slug = order.event.slug
     try:

@@ -18,9 +18,8 @@ from eventreg.events.services import (
     listed_ticket_types,
     ticket_type_allowed,
 )
-from eventreg.registration.access import registration_refusal
 from eventreg.registration.capacity import compute_availability
-from eventreg.registration.services import find_voucher
+from eventreg.registration.services import find_voucher, registration_refusal
 
 bp = Blueprint("events", __name__)
 

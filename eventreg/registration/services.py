@@ -20,6 +20,7 @@ from eventreg.core.errors import (
     Conflict,
     DomainError,
     Forbidden,
+    NotFound,
     SoldOut,
     ValidationError,
 )
@@ -32,11 +33,10 @@ from eventreg.events.models import (
     EventStatus,
     Question,
     QuestionKind,
-    QuestionScope,
     RegistrationMode,
     TicketType,
 )
-from eventreg.events.services import ticket_type_allowed
+from eventreg.events.services import attendee_questions, order_questions, ticket_type_allowed
 from eventreg.extensions import db
 from eventreg.registration.capacity import (
     compute_availability,
@@ -248,16 +248,6 @@ def clean_answers(
     return answers
 
 
-def _questions_for(event: Event, ticket_type: TicketType | None) -> list[Question]:
-    if ticket_type is None:
-        return [q for q in event.questions if q.scope == QuestionScope.ORDER]
-    return [
-        q
-        for q in event.questions
-        if q.scope == QuestionScope.ATTENDEE and (not q.ticket_types or ticket_type in q.ticket_types)
-    ]
-
-
 # --- orders ---------------------------------------------------------------------------------
 
 
@@ -285,7 +275,8 @@ def new_order_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
 
 
-def _check_access(event: Event, *, actor: User | None, on_behalf: bool) -> None:
+def check_registration_access(event: Event, *, actor: User | None, on_behalf: bool) -> None:
+    """Raises Forbidden (members_only, staff_only, wrong role) or Conflict (registration_closed)."""
     if on_behalf:
         require_event_role(actor, event.id, EventRoleKind.ORGANISER)
         return
@@ -307,6 +298,16 @@ def _check_access(event: Event, *, actor: User | None, on_behalf: bool) -> None:
         )
 
 
+def registration_refusal(event: Event, *, actor: User | None) -> DomainError | None:
+    """The error a public registration would meet before its details are looked at, or None;
+    pages use it to show "members only" or "registered by the organisers" instead of a form."""
+    try:
+        check_registration_access(event, actor=actor, on_behalf=False)
+    except (Forbidden, Conflict) as err:
+        return err
+    return None
+
+
 def create_order(
     event: Event,
     data: OrderData,
@@ -322,7 +323,7 @@ def create_order(
 
     Raises ValidationError (422, per-field messages), Forbidden (403: members only, staff only,
     wrong role), Conflict (409: registration closed, voucher used up) or SoldOut (409)."""
-    _check_access(event, actor=actor, on_behalf=on_behalf)
+    check_registration_access(event, actor=actor, on_behalf=on_behalf)
     errors = _Errors()
 
     buyer_name = clean_name(data.buyer_name, "buyer.name", errors)
@@ -388,7 +389,7 @@ def create_order(
         answers = []
         if ticket_type is not None:
             answers = clean_answers(
-                _questions_for(event, ticket_type),
+                attendee_questions(event, ticket_type),
                 raw.answers,
                 p + "answers.",
                 errors,
@@ -415,7 +416,7 @@ def create_order(
         )
 
     order_answers = clean_answers(
-        _questions_for(event, None),
+        order_questions(event),
         data.answers,
         "answers.",
         errors,
@@ -670,7 +671,7 @@ def join_waitlist(
 
     Raises ValidationError for bad input, and Conflict when there is no waiting list or when
     there are seats to buy right now."""
-    _check_access(event, actor=actor, on_behalf=False)
+    check_registration_access(event, actor=actor, on_behalf=False)
     if not event.waitlist_enabled:
         raise Conflict(_l("This event has no waiting list."), code="no_waitlist")
     errors = _Errors()
@@ -771,14 +772,20 @@ def get_offer(event: Event, token: str, *, now: datetime) -> WaitingListEntry:
 
 def get_order_by_token(code: str, token: str) -> Order:
     """The order for a private manage link; NotFound unless both the code and the token match."""
-    from eventreg.core.errors import NotFound
-
     order = db.session.scalar(
         sa.select(Order)
         .where(Order.code == code)
         .options(selectinload(Order.attendees).selectinload(Attendee.answers))
     )
     if order is None or not secrets.compare_digest(order.manage_token, str(token)):
+        raise NotFound(_l("No such order."))
+    return order
+
+
+def get_order(code: str) -> Order:
+    """The order with this code; NotFound otherwise (callers check the role for its event)."""
+    order = db.session.scalar(sa.select(Order).where(Order.code == str(code)[:16]))
+    if order is None:
         raise NotFound(_l("No such order."))
     return order
 

@@ -12,7 +12,6 @@ from eventreg.events.models import Event
 from eventreg.events.services import get_event, listed_ticket_types, order_questions, ticket_type_allowed
 from eventreg.extensions import db
 from eventreg.registration import services
-from eventreg.registration.access import registration_refusal
 from eventreg.registration.capacity import compute_availability
 from eventreg.registration.forms import (
     RegistrationState,
@@ -96,7 +95,7 @@ def register(slug: str):
     actor = _actor()
     event = get_event(slug, actor=actor)
     if request.method == "GET":
-        refusal = registration_refusal(event, actor=actor)
+        refusal = services.registration_refusal(event, actor=actor)
         if refusal is not None:
             if refusal.code == "members_only" and actor is None:
                 flash(str(refusal.message), "info")

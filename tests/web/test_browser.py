@@ -78,7 +78,7 @@ def test_a_group_of_two_registers_for_the_conference(page, live_server, demo):
     shot("order-nb")
 
     page.goto(f"{live_server}/login?next=/manage/events/esbf-2027/")
-    page.get_by_label("Email").fill("organiser@eventreg.local")
+    page.get_by_label("Email").fill("organiser@demo.example.org")
     page.get_by_label("Password").fill("organiser-demo")
     page.get_by_role("button", name="Log in").click()
     expect(page.locator(".orders")).to_contain_text("محمد يونس")
