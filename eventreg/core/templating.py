@@ -1,9 +1,19 @@
 """Filters and globals for templates: formatting only, never business values."""
 
-from flask_babel import format_datetime
+from flask_babel import format_date, format_datetime, format_time
 
 from eventreg.core.i18n import LANGUAGES, current_language, localized
 from eventreg.core.money import format_money
+
+
+def when(dt, fmt: str = "medium") -> str:
+    """A date and time in the reader's language and the app's timezone, without seconds
+    ("27. mai 2027, 09:00" / "May 27, 2027, 9:00 AM"); "short" is the compact numeric form."""
+    if dt is None:
+        return ""
+    if fmt == "short":
+        return format_datetime(dt, "short")
+    return f"{format_date(dt, 'long')}, {format_time(dt, 'short')}"
 
 
 def register_template_helpers(app) -> None:
@@ -11,7 +21,7 @@ def register_template_helpers(app) -> None:
         ore, current_language(), currency
     )
     app.jinja_env.filters["localized"] = localized
-    app.jinja_env.filters["when"] = lambda dt, fmt="medium": format_datetime(dt, fmt) if dt else ""
+    app.jinja_env.filters["when"] = when
 
     @app.context_processor
     def _globals():

@@ -164,7 +164,7 @@ class Answer(Base):
     )
     question_label: Mapped[dict] = mapped_column(sa.JSON)
     value: Mapped[str | list | bool] = mapped_column(sa.JSON)
-    display: Mapped[str] = mapped_column(sa.Text)  # the value as the attendee saw it, for lists and exports
+    display: Mapped[dict] = mapped_column(sa.JSON)  # {"nb": ..., "en": ...} as the attendee saw it
 
     order: Mapped[Order] = relationship()
     attendee: Mapped[Attendee | None] = relationship(back_populates="answers")

@@ -144,15 +144,20 @@ def _as_id(value) -> int | None:
     return None
 
 
-def _answer_display(question: Question, value, lang: str) -> str:
-    if question.kind == QuestionKind.TEXT:
-        return value
-    labels = dict(choices_for(question, lang))
-    if question.kind == QuestionKind.YESNO:
-        return labels["yes" if value else "no"]
-    if question.kind == QuestionKind.MULTIPLE:
-        return ", ".join(labels.get(v, v) for v in value)
-    return labels.get(value, value)
+def _answer_display(question: Question, value) -> dict:
+    """The answer as people read it, in every language, frozen at the time of answering."""
+
+    def text(lang: str) -> str:
+        if question.kind == QuestionKind.TEXT:
+            return value
+        labels = dict(choices_for(question, lang))
+        if question.kind == QuestionKind.YESNO:
+            return labels["yes" if value else "no"]
+        if question.kind == QuestionKind.MULTIPLE:
+            return ", ".join(labels.get(v, v) for v in value)
+        return labels.get(value, value)
+
+    return {lang: text(lang) for lang in LANGUAGES}
 
 
 def _clean_answer(question: Question, raw, key: str, errors: _Errors):
@@ -206,7 +211,6 @@ def clean_answers(
     errors: _Errors,
     *,
     known_ids: set[int],
-    lang: str,
 ) -> list[Answer]:
     """Validates answers to `questions` (already filtered to the ones that apply) and returns
     unsaved Answer rows. Answers to questions hidden by their condition are dropped."""
@@ -242,7 +246,7 @@ def clean_answers(
                 question_id=q.id,
                 question_label=dict(q.label),
                 value=value,
-                display=_answer_display(q, value, lang),
+                display=_answer_display(q, value),
             )
         )
     return answers
@@ -394,7 +398,6 @@ def create_order(
                 p + "answers.",
                 errors,
                 known_ids=question_ids,
-                lang=language,
             )
         price, used_voucher = _price(ticket_type, voucher) if ticket_type else (0, False)
         voucher_uses += used_voucher
@@ -421,7 +424,6 @@ def create_order(
         "answers.",
         errors,
         known_ids=question_ids,
-        lang=buyer_language,
     )
     if voucher and voucher_uses == 0 and "voucher_code" not in errors.fields:
         errors.add(

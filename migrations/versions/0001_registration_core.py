@@ -274,7 +274,7 @@ def upgrade():
     sa.Column('question_id', sa.Integer(), nullable=True),
     sa.Column('question_label', sa.JSON(), nullable=False),
     sa.Column('value', sa.JSON(), nullable=False),
-    sa.Column('display', sa.Text(), nullable=False),
+    sa.Column('display', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['attendee_id'], ['attendee.id'], name=op.f('fk_answer_attendee_id_attendee'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['order_id'], ['order.id'], name=op.f('fk_answer_order_id_order'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['question_id'], ['question.id'], name=op.f('fk_answer_question_id_question'), ondelete='SET NULL'),
