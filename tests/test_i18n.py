@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "translations"
 NB_PO = TRANSLATIONS / "nb" / "LC_MESSAGES" / "messages.po"
 NB_MO = TRANSLATIONS / "nb" / "LC_MESSAGES" / "messages.mo"
-EXTRACT = ["extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext"]
+EXTRACT = ["extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-k", "lazy_ngettext:1,2"]
 
 # printf-style placeholders as Flask-Babel fills them: %(name)s, %(n)d, and the literal %%.
 PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\d+|\*)?(?:\.\d+)?[diouxXeEfFgGcrsa%]")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from eventreg.accounts.models import EventRoleKind
@@ -137,7 +138,12 @@ def register_on_behalf(slug: str):
         return _render_on_behalf(event, state, error=err, status=409)
     db.session.commit()
     flash(
-        _("Registered %(num)d participants (order %(code)s).", num=len(order.attendees), code=order.code),
+        ngettext(
+            "Registered %(num)d participant (order %(code)s).",
+            "Registered %(num)d participants (order %(code)s).",
+            len(order.attendees),
+            code=order.code,
+        ),
         "success",
     )
     return redirect(url_for("admin.event_orders", slug=event.slug))

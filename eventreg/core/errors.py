@@ -2,6 +2,7 @@
 
 from flask import jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 
@@ -58,6 +59,16 @@ class SoldOut(Conflict):
     code = "sold_out"
 
 
+# Werkzeug's own texts are English only; these are the ones attendees can meet.
+HTTP_MESSAGES = {
+    400: _l("The request could not be understood."),
+    404: _l("This page does not exist."),
+    405: _l("This action is not possible here."),
+    413: _l("The request is too large."),
+    422: _l("Please correct the marked fields."),
+}
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
@@ -72,25 +83,35 @@ def register_error_handlers(app) -> None:
             return jsonify(err.to_json()), err.status
         return render_template("error.html", message=err.message, status=err.status), err.status
 
+    @app.errorhandler(CSRFError)
+    def csrf_error(err: CSRFError):
+        message = _l(
+            "The form could not be sent because its security token was missing or out of date. "
+            "Please go back, reload the page and try again."
+        )
+        return render_template("error.html", message=message, status=400), 400
+
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):
         db.session.rollback()
+        message = str(HTTP_MESSAGES.get(err.code, err.description))
         if wants_json():
-            body = {"error": err.name.lower().replace(" ", "_"), "message": err.description}
+            body = {"error": err.name.lower().replace(" ", "_"), "message": message}
             data = getattr(err, "data", None)  # flask-smorest/webargs put schema errors here
             if data and "messages" in data:
                 body["error"] = "validation"
                 body["fields"] = dict(_flatten(data["messages"].get("json", data["messages"])))
             return jsonify(body), err.code
-        return render_template("error.html", message=err.description, status=err.code), err.code
+        return render_template("error.html", message=message, status=err.code), err.code
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception):
         db.session.rollback()
         app.logger.exception("unhandled error")
+        message = _l("Something went wrong on our side. Nothing was saved; please try again.")
         if wants_json():
-            return jsonify({"error": "internal", "message": "Internal error"}), 500
-        return render_template("error.html", message="Internal error", status=500), 500
+            return jsonify({"error": "internal", "message": str(message)}), 500
+        return render_template("error.html", message=message, status=500), 500
 
 
 def _flatten(messages, prefix=""):

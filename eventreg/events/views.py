@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError
 
 from eventreg.core.clock import now
 from eventreg.core.i18n import LANGUAGES
@@ -104,12 +103,3 @@ def set_language(code: str):
         abort(404)
     session["lang"] = code
     return redirect(safe_next(request.form.get("next") or request.args.get("next"), url_for("events.index")))
-
-
-@bp.app_errorhandler(CSRFError)
-def csrf_error(err: CSRFError):
-    message = _(
-        "The form could not be sent because its security token was missing or out of date. "
-        "Please go back, reload the page and try again."
-    )
-    return render_template("error.html", message=message, status=400), 400

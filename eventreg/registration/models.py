@@ -6,6 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from eventreg.core.clock import now
 from eventreg.core.db import Base, UTCDateTime, enum_column
+from eventreg.core.money import vat_included
 from eventreg.events.models import Event, EventSession, TicketType
 
 
@@ -95,8 +96,6 @@ class Order(Base):
 
     @property
     def vat_ore(self) -> int:
-        from eventreg.core.money import vat_included
-
         return sum(vat_included(a.price_ore, a.vat_rate) for a in self.attendees)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from sqlalchemy.orm import selectinload
 
 from eventreg.accounts.models import EventRoleKind, User
@@ -433,7 +434,11 @@ def create_order(
     if entry and len(data.attendees) > entry.seats:
         errors.add(
             "attendees",
-            _l("Your waiting-list offer is for %(n)d seats.", n=entry.seats),
+            lazy_ngettext(
+                "Your waiting-list offer is for %(num)d seat.",
+                "Your waiting-list offer is for %(num)d seats.",
+                entry.seats,
+            ),
         )
 
     total = sum(a.price_ore for a in attendees)
@@ -553,6 +558,14 @@ def _claim_seats(
 
 # --- state machine --------------------------------------------------------------------------
 
+ORDER_STATUS_WORDS = {
+    OrderStatus.PENDING: _l("awaiting payment"),
+    OrderStatus.PAID: _l("paid"),
+    OrderStatus.EXPIRED: _l("expired"),
+    OrderStatus.CANCELLED: _l("cancelled"),
+    OrderStatus.REFUNDED: _l("refunded"),
+}
+
 _TRANSITIONS = {
     OrderStatus.PENDING: {OrderStatus.PAID, OrderStatus.EXPIRED, OrderStatus.CANCELLED},
     OrderStatus.PAID: {OrderStatus.REFUNDED, OrderStatus.CANCELLED},
@@ -567,9 +580,9 @@ def _transition(order: Order, to: OrderStatus, *, now: datetime) -> None:
     if to not in _TRANSITIONS.get(order.status, set()):
         raise IllegalTransition(
             _l(
-                "The order is %(state)s and cannot become %(to)s.",
-                state=order.status.value,
-                to=to.value,
+                "This order is %(state)s and cannot become %(to)s.",
+                state=ORDER_STATUS_WORDS[order.status],
+                to=ORDER_STATUS_WORDS[to],
             )
         )
     order.status = to
