@@ -88,10 +88,10 @@ def drop_database(name: str) -> None:
 
 def migrate_and_create_events(
     db_url: str, seats: int, baseline_rounds: int, *, history: int, analyze: bool
-) -> tuple[dict, bool]:
+) -> dict:
     """Runs the Alembic migrations, creates the rush event, one event per baseline round and a past
     event with `history` paid orders (a database in use is not empty), then ANALYZEs.
-    Returns ({slug: (event id, [ticket type ids])}, whether bench/wsgi.py must add its placeholder)."""
+    Returns {slug: (event id, [ticket type ids])}."""
     sys.path.insert(0, str(ROOT))
     import flask_migrate
 
@@ -135,7 +135,7 @@ def migrate_and_create_events(
             db.session.execute(sa.text("ANALYZE"))
             db.session.commit()
         db.engine.dispose()
-    return events, "registration.manage" not in app.view_functions
+    return events
 
 
 def free_port() -> int:
@@ -147,7 +147,7 @@ def free_port() -> int:
 def start_gunicorn(db_url: str, port: int, args, log_path: Path) -> tuple[subprocess.Popen, list[str]]:
     cmd = [
         str(Path(sys.executable).parent / "gunicorn"),
-        "bench.wsgi:app",
+        "app:app",
         f"--bind=127.0.0.1:{port}",
         f"--workers={args.workers}",
         f"--worker-class={args.worker_class}",
@@ -404,7 +404,7 @@ def main() -> int:
     db_name, db_url = create_database()
     proc = None
     try:
-        events, placeholder = migrate_and_create_events(
+        events = migrate_and_create_events(
             db_url, args.seats, args.baseline_rounds, history=args.history, analyze=not args.no_analyze
         )
         event_id, type_ids = events["rush"]
@@ -430,8 +430,6 @@ def main() -> int:
             for i in range(args.baseline_rounds)
         ]
         ok = report(args, records, t0, orders, sold, baseline, gunicorn_cmd, worker_cpu)
-        if placeholder:
-            print("note: the app has no 'registration.manage' view yet; bench/wsgi.py added a placeholder")
         if log_path.stat().st_size:
             print(f"gunicorn error log: {log_path}")
         else:

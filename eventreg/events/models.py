@@ -216,7 +216,7 @@ class Question(Base):
 
     event: Mapped[Event] = relationship(back_populates="questions")
     # Empty: asked for every ticket type.
-    ticket_types: Mapped[list[TicketType]] = relationship(secondary=question_ticket_type)
+    ticket_types: Mapped[list[TicketType]] = relationship(secondary=question_ticket_type, lazy="selectin")
     depends_on: Mapped["Question | None"] = relationship(remote_side=[id])
 
     @property

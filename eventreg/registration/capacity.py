@@ -5,6 +5,10 @@ Every transaction that takes seats of an event (an order, a waiting-list offer) 
 for each other until commit, on every app server; on SQLite the UPDATE takes the database's write
 lock, and it is the first write of the transaction, so no stale snapshot was read before it. Seats
 are then counted *after* the lock, so two buyers can never both take the last seat.
+
+Counting is plain SQL (two or three queries, no ORM collections), because it runs on every
+attempt of a registration rush: once unlocked, to refuse a sold-out order cheaply, and once under
+the lock.
 """
 
 from dataclasses import dataclass
@@ -12,7 +16,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from eventreg.events.models import Event
+from eventreg.events.models import Event, EventSession, Quota, TicketType, ticket_type_quota
 from eventreg.extensions import db
 from eventreg.registration.models import (
     Attendee,
@@ -42,81 +46,116 @@ def holds_seats(now: datetime):
 @dataclass(frozen=True)
 class Availability:
     ticket_types: dict[int, int | None]  # seats left per ticket type; None = no limit
-    sessions: dict[int, int | None]  # seats left per workshop
-    quotas: dict[int, int]
+    quotas: dict[int, int]  # seats left per quota (negative if an organiser shrank it)
+    quotas_of: dict[int, tuple[int, ...]]  # ticket type id → the quotas it draws on
     event_left: int | None
+    sessions: dict[int, int | None]  # seats left per workshop (empty unless asked for)
 
     def ticket_type_left(self, ticket_type_id: int) -> int | None:
         return self.ticket_types.get(ticket_type_id)
 
+    def fits(self, wanted: dict[int, int]) -> bool:
+        """Whether `wanted` ({ticket_type_id: seats}) fits every quota and the event total at
+        once: two ticket types sharing a quota must fit together, not only each on its own.
+        Ticket types of other events are ignored here (validation reports them)."""
+        need: dict[int, int] = {}
+        for type_id, n in wanted.items():
+            for quota_id in self.quotas_of.get(type_id, ()):
+                need[quota_id] = need.get(quota_id, 0) + n
+        if any(self.quotas[q] < n for q, n in need.items()):
+            return False
+        counted = sum(n for type_id, n in wanted.items() if type_id in self.quotas_of)
+        return self.event_left is None or self.event_left >= counted
 
-def compute_availability(event: Event, *, now: datetime, exclude_entry_id: int | None = None) -> Availability:
-    """Seats left for each ticket type, quota and workshop of `event` at `now`.
 
-    Waiting-list offers hold their seats until they expire; `exclude_entry_id` leaves out the
-    offer that is being turned into an order."""
-    used_by_type: dict[int, int] = dict(
-        db.session.execute(
-            sa.select(Attendee.ticket_type_id, sa.func.count())
-            .join(Order, Attendee.order_id == Order.id)
-            .where(Attendee.event_id == event.id, holds_seats(now))
-            .group_by(Attendee.ticket_type_id)
-        ).all()
+def _seats_query():
+    """One statement for all seat counts of an event: each ticket type with its quotas (and their
+    sizes) and the seats it uses (sold or held, plus live waiting-list offers). Built once: it
+    runs on every attempt of a rush, and only its parameters change."""
+    now, event_id, exclude = sa.bindparam("now"), sa.bindparam("event_id"), sa.bindparam("exclude_entry")
+    sold = (
+        sa.select(Attendee.ticket_type_id.label("type_id"), sa.func.count().label("n"))
+        .join(Order, Attendee.order_id == Order.id)
+        .where(Attendee.event_id == event_id, holds_seats(now))
+        .group_by(Attendee.ticket_type_id)
     )
-    offers = (
+    offered = (
         sa.select(WaitingListEntry.ticket_type_id, sa.func.sum(WaitingListEntry.seats))
         .where(
-            WaitingListEntry.event_id == event.id,
+            WaitingListEntry.event_id == event_id,
             WaitingListEntry.status == WaitlistStatus.OFFERED,
             WaitingListEntry.offer_expires_at > now,
+            WaitingListEntry.id != exclude,
         )
         .group_by(WaitingListEntry.ticket_type_id)
     )
-    if exclude_entry_id is not None:
-        offers = offers.where(WaitingListEntry.id != exclude_entry_id)
-    for type_id, seats in db.session.execute(offers).all():
-        used_by_type[type_id] = used_by_type.get(type_id, 0) + int(seats)
+    both = sa.union_all(sold, offered).subquery()
+    used = sa.select(both.c.type_id, sa.func.sum(both.c.n).label("n")).group_by(both.c.type_id).subquery()
+    return (
+        sa.select(TicketType.id, Quota.id, Quota.size, used.c.n)
+        .select_from(TicketType)
+        .outerjoin(ticket_type_quota, ticket_type_quota.c.ticket_type_id == TicketType.id)
+        .outerjoin(Quota, Quota.id == ticket_type_quota.c.quota_id)
+        .outerjoin(used, used.c.type_id == TicketType.id)
+        .where(TicketType.event_id == event_id)
+    )
 
-    quotas = {q.id: q.size - sum(used_by_type.get(t.id, 0) for t in q.ticket_types) for q in event.quotas}
+
+_SEATS = _seats_query()
+
+
+def compute_availability(
+    event: Event, *, now: datetime, exclude_entry_id: int | None = None, sessions: bool = True
+) -> Availability:
+    """Seats left for each ticket type, quota and (with `sessions`) workshop of `event` at `now`.
+
+    Waiting-list offers hold their seats until they expire; `exclude_entry_id` leaves out the
+    offer that is being turned into an order."""
+    params = {"event_id": event.id, "now": now, "exclude_entry": exclude_entry_id or 0}
+    rows = db.session.execute(_SEATS, params)
+    quotas_of: dict[int, tuple[int, ...]] = {}
+    sizes: dict[int, int] = {}
+    used_by_type: dict[int, int] = {}
+    for type_id, quota_id, size, used in rows:
+        quotas_of.setdefault(type_id, ())
+        used_by_type[type_id] = int(used or 0)
+        if quota_id is not None:
+            quotas_of[type_id] += (quota_id,)
+            sizes[quota_id] = size
+
+    quotas = {
+        q: size - sum(used_by_type[t] for t, its in quotas_of.items() if q in its)
+        for q, size in sizes.items()
+    }
     event_left = None if event.total_capacity is None else event.total_capacity - sum(used_by_type.values())
-
     ticket_types: dict[int, int | None] = {}
-    for tt in event.ticket_types:
-        limits = [quotas[q.id] for q in tt.quotas]
+    for type_id, its_quotas in quotas_of.items():
+        limits = [quotas[q] for q in its_quotas]
         if event_left is not None:
             limits.append(event_left)
-        ticket_types[tt.id] = max(0, min(limits)) if limits else None
+        ticket_types[type_id] = max(0, min(limits)) if limits else None
 
-    used_by_session = dict(
-        db.session.execute(
-            sa.select(AttendeeSession.session_id, sa.func.count())
-            .join(Attendee, AttendeeSession.attendee_id == Attendee.id)
-            .join(Order, Attendee.order_id == Order.id)
-            .where(Attendee.event_id == event.id, holds_seats(now))
-            .group_by(AttendeeSession.session_id)
-        ).all()
-    )
-    sessions = {
-        s.id: None if s.capacity is None else max(0, s.capacity - used_by_session.get(s.id, 0))
-        for s in event.sessions
-    }
     return Availability(
         ticket_types=ticket_types,
-        sessions=sessions,
         quotas=quotas,
+        quotas_of=quotas_of,
         event_left=event_left,
+        sessions=_sessions_left(event, now) if sessions else {},
     )
 
 
-def seats_fit(av: Availability, event: Event, wanted: dict[int, int]) -> bool:
-    """Whether `wanted` ({ticket_type_id: seats}) fits every quota and the event total at once.
-
-    Two ticket types sharing a quota must fit together, not only each on its own."""
-    by_id = {tt.id: tt for tt in event.ticket_types}
-    need_per_quota: dict[int, int] = {}
-    for type_id, n in wanted.items():
-        for q in by_id[type_id].quotas:
-            need_per_quota[q.id] = need_per_quota.get(q.id, 0) + n
-    if any(av.quotas[qid] < n for qid, n in need_per_quota.items()):
-        return False
-    return av.event_left is None or av.event_left >= sum(wanted.values())
+def _sessions_left(event: Event, now: datetime) -> dict[int, int | None]:
+    taken = (
+        sa.select(AttendeeSession.session_id, sa.func.count().label("n"))
+        .join(Attendee, AttendeeSession.attendee_id == Attendee.id)
+        .join(Order, Attendee.order_id == Order.id)
+        .where(Attendee.event_id == event.id, holds_seats(now))
+        .group_by(AttendeeSession.session_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(EventSession.id, EventSession.capacity, taken.c.n)
+        .outerjoin(taken, taken.c.session_id == EventSession.id)
+        .where(EventSession.event_id == event.id)
+    )
+    return {sid: None if cap is None else max(0, cap - (n or 0)) for sid, cap, n in rows}

@@ -40,10 +40,10 @@ from eventreg.events.models import (
 from eventreg.events.services import attendee_questions, order_questions, ticket_type_allowed
 from eventreg.extensions import db
 from eventreg.registration.capacity import (
+    Availability,
     compute_availability,
     holds_seats,
     lock_event_for_sale,
-    seats_fit,
 )
 from eventreg.registration.models import (
     Answer,
@@ -356,8 +356,16 @@ def create_order(
         )
         errors.raise_if_any()
 
+    if entry is None:
+        # A cheap first look without the lock: most attempts of a sold-out rush end here. Refusing
+        # on this count is safe (seats come back only by commits or by time, and a sale always
+        # counts again under the lock), and it spares the queue at the lock.
+        wanted = _seats_wanted(raw.ticket_type_id for raw in data.attendees if isinstance(raw, AttendeeData))
+        _refuse_unless_fits(event, compute_availability(event, now=now, sessions=False), wanted)
+
     types_by_id = {tt.id: tt for tt in event.ticket_types}
-    sessions_by_id = {s.id: s for s in event.sessions}
+    chose_sessions = any(isinstance(raw, AttendeeData) and raw.session_ids for raw in data.attendees)
+    sessions_by_id = {s.id: s for s in event.sessions} if chose_sessions else {}
     question_ids = {q.id for q in event.questions}
     email_required = event.attendee_email_required and not on_behalf
 
@@ -513,6 +521,23 @@ def _clean_sessions(
     return chosen
 
 
+def _seats_wanted(ticket_type_ids) -> dict[int, int]:
+    wanted: dict[int, int] = {}
+    for raw_id in ticket_type_ids:
+        if (type_id := _as_id(raw_id)) is not None:
+            wanted[type_id] = wanted.get(type_id, 0) + 1
+    return wanted
+
+
+def _refuse_unless_fits(event: Event, av: Availability, wanted: dict[int, int]) -> None:
+    if not av.fits(wanted):
+        raise SoldOut(
+            _l("Sorry, there are not enough seats left for your order."),
+            available={str(t): av.ticket_types[t] for t in wanted if t in av.ticket_types},
+            waitlist=event.waitlist_enabled,
+        )
+
+
 def _claim_seats(
     event: Event,
     attendees: list[Attendee],
@@ -524,17 +549,11 @@ def _claim_seats(
 ) -> None:
     """Raises SoldOut unless every ticket type, quota, workshop and the voucher has room.
     Must run under the event's sale lock."""
-    av = compute_availability(event, now=now, exclude_entry_id=entry.id if entry else None)
-    wanted: dict[int, int] = {}
-    for a in attendees:
-        wanted[a.ticket_type_id] = wanted.get(a.ticket_type_id, 0) + 1
-    if not seats_fit(av, event, wanted):
-        left = {tid: av.ticket_types[tid] for tid in wanted}
-        raise SoldOut(
-            _l("Sorry, there are not enough seats left for your order."),
-            available={str(k): v for k, v in left.items()},
-            waitlist=event.waitlist_enabled,
-        )
+    chose_sessions = any(a.session_choices for a in attendees)
+    av = compute_availability(
+        event, now=now, exclude_entry_id=entry.id if entry else None, sessions=chose_sessions
+    )
+    _refuse_unless_fits(event, av, _seats_wanted(a.ticket_type_id for a in attendees))
     session_wanted: dict[int, int] = {}
     for a in attendees:
         for choice in a.session_choices:
@@ -616,36 +635,40 @@ def cancel_order(order: Order, *, now: datetime, actor: User | None = None) -> N
     offer_freed_seats(event, now=now)
 
 
+def _stale_query():
+    """Pending orders and waiting-list offers of an event whose deadline passed, as (kind, id).
+    Built once: every sale asks it, and nearly always gets nothing back."""
+    now, event_id = sa.bindparam("now"), sa.bindparam("event_id")
+    orders = sa.select(sa.literal("order"), Order.id).where(
+        Order.event_id == event_id, Order.status == OrderStatus.PENDING, Order.expires_at <= now
+    )
+    offers = sa.select(sa.literal("offer"), WaitingListEntry.id).where(
+        WaitingListEntry.event_id == event_id,
+        WaitingListEntry.status == WaitlistStatus.OFFERED,
+        WaitingListEntry.offer_expires_at <= now,
+    )
+    return sa.union_all(orders, offers)
+
+
+_STALE = _stale_query()
+
+
 def expire_holds(event: Event, *, now: datetime) -> int:
     """Marks pending orders and waiting-list offers whose deadline passed as expired and offers
     the freed seats to the waiting list. Must run under the event's sale lock. Returns how many
     orders expired."""
-    stale = list(
-        db.session.scalars(
-            sa.select(Order).where(
-                Order.event_id == event.id,
-                Order.status == OrderStatus.PENDING,
-                Order.expires_at <= now,
-            )
-        )
-    )
-    for order in stale:
+    stale = db.session.execute(_STALE, {"event_id": event.id, "now": now}).all()
+    if not stale:
+        return 0
+    order_ids = [id_ for kind, id_ in stale if kind == "order"]
+    offer_ids = [id_ for kind, id_ in stale if kind == "offer"]
+    for order in db.session.scalars(sa.select(Order).where(Order.id.in_(order_ids))):
         _transition(order, OrderStatus.EXPIRED, now=now)
-    offers = list(
-        db.session.scalars(
-            sa.select(WaitingListEntry).where(
-                WaitingListEntry.event_id == event.id,
-                WaitingListEntry.status == WaitlistStatus.OFFERED,
-                WaitingListEntry.offer_expires_at <= now,
-            )
-        )
-    )
-    for entry in offers:
+    for entry in db.session.scalars(sa.select(WaitingListEntry).where(WaitingListEntry.id.in_(offer_ids))):
         entry.status = WaitlistStatus.EXPIRED
     db.session.flush()
-    if stale or offers:
-        offer_freed_seats(event, now=now)
-    return len(stale)
+    offer_freed_seats(event, now=now)
+    return len(order_ids)
 
 
 def expire_all_holds(*, now: datetime) -> int:
@@ -706,8 +729,8 @@ def join_waitlist(
 
     lock_event_for_sale(event)
     expire_holds(event, now=now)
-    av = compute_availability(event, now=now)
-    if seats_fit(av, event, {ticket_type.id: n}) and not _waiting(event, ticket_type.id):
+    av = compute_availability(event, now=now, sessions=False)
+    if av.fits({ticket_type.id: n}) and not _waiting(event, ticket_type.id):
         raise Conflict(
             _l("There are seats available: please register instead."),
             code="seats_available",
@@ -748,8 +771,8 @@ def offer_freed_seats(event: Event, *, now: datetime) -> list[WaitingListEntry]:
         return []
     offered = []
     for entry in _waiting(event):
-        av = compute_availability(event, now=now)
-        if not seats_fit(av, event, {entry.ticket_type_id: entry.seats}):
+        av = compute_availability(event, now=now, sessions=False)
+        if not av.fits({entry.ticket_type_id: entry.seats}):
             continue
         entry.status = WaitlistStatus.OFFERED
         entry.offered_at = now
