@@ -169,6 +169,20 @@ def workers_cpu_seconds(master_pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """User + system CPU time used so far by every PostgreSQL server process on this machine."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, _, rest = stat.read_text().partition(") ")
+        except OSError:
+            continue  # the process ended
+        if name.endswith("(postgres"):
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until_up(proc: subprocess.Popen, port: int, path: str, timeout: float = 30) -> None:
     """Waits for a 200, then warms every worker up with a few reads of the event."""
     deadline = time.monotonic() + timeout
@@ -219,6 +233,7 @@ def rush_client(port, path, type_ids, attempts, counter, barrier, results) -> No
     headers = {"Content-Type": "application/json"}
     records = []
     barrier.wait()
+    cpu_start = time.process_time()
     while True:
         with counter.get_lock():
             i = counter.value
@@ -238,7 +253,7 @@ def rush_client(port, path, type_ids, attempts, counter, barrier, results) -> No
         error = json.loads(data).get("error", "") if status == 409 else ""
         records.append((start, end, status, error))
     conn.close()
-    results.put(records)
+    results.put((records, time.process_time() - cpu_start))
 
 
 def run_processes(target, n: int, args: tuple) -> tuple[float, list]:
@@ -320,7 +335,7 @@ def count_sold(db_url: str, event_id: int) -> tuple[int, int]:
     return orders, attendees
 
 
-def report(args, records, t0, orders, sold, baseline, gunicorn_cmd, worker_cpu) -> bool:
+def report(args, records, t0, orders, sold, baseline, gunicorn_cmd, cpu: dict) -> bool:
     ends = [r[1] for r in records]
     latencies = [end - start for start, end, _, _ in records]
     created = sorted(end for _, end, status, _ in records if status == 201)
@@ -356,7 +371,10 @@ def report(args, records, t0, orders, sold, baseline, gunicorn_cmd, worker_cpu) 
             f"{percentile_ms(lat_201, 50):.0f} / {percentile_ms(lat_201, 99):.0f} ms",
             "",
         ),
-        ("gunicorn workers' CPU per attempt", f"{1000 * worker_cpu / len(records):.1f} ms", ""),
+        *(
+            (f"CPU per attempt: {who}", f"{1000 * seconds / len(records):.1f} ms", "")
+            for who, seconds in cpu.items()
+        ),
         ("baseline tx/s (psycopg, median)", f"{statistics.median(baseline):.0f}", ""),
         ("baseline rounds", " ".join(f"{b:.0f}" for b in baseline), ""),
         ("app orders/s / baseline tx/s", f"{orders_s / statistics.median(baseline):.2f}", ""),
@@ -413,13 +431,18 @@ def main() -> int:
         proc, gunicorn_cmd = start_gunicorn(db_url, port, args, log_path)
         wait_until_up(proc, port, "/api/v1/events/rush")
         print(f"rush: {args.attempts} attempts by {args.clients} clients for {args.seats} seats ...")
+        workers_before, postgres_before = workers_cpu_seconds(proc.pid), postgres_cpu_seconds()
         t0, per_client = run_processes(
             rush_client,
             args.clients,
             (port, "/api/v1/events/rush/orders", type_ids, args.attempts, CTX.Value("i")),
         )
-        records = [r for client in per_client for r in client]
-        worker_cpu = workers_cpu_seconds(proc.pid)
+        records = [r for client_records, _ in per_client for r in client_records]
+        cpu = {
+            "gunicorn workers": workers_cpu_seconds(proc.pid) - workers_before,
+            "PostgreSQL": postgres_cpu_seconds() - postgres_before,
+            "clients": sum(client_cpu for _, client_cpu in per_client),
+        }
         proc.terminate()
         proc.wait(timeout=30)
         proc = None
@@ -429,7 +452,7 @@ def main() -> int:
             baseline_tx_per_s(db_url, events[f"baseline-{i}"], args.seats, args.clients)
             for i in range(args.baseline_rounds)
         ]
-        ok = report(args, records, t0, orders, sold, baseline, gunicorn_cmd, worker_cpu)
+        ok = report(args, records, t0, orders, sold, baseline, gunicorn_cmd, cpu)
         if log_path.stat().st_size:
             print(f"gunicorn error log: {log_path}")
         else:

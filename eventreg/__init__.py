@@ -63,11 +63,9 @@ def _engine_options(settings: dict) -> dict:
     if settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # A writer waits up to 30 s for the write lock instead of failing at once.
         return {"connect_args": {"timeout": 30}}
-    return {
-        "pool_size": settings["DB_POOL_SIZE"],
-        "max_overflow": 10,
-        "pool_pre_ping": True,
-    }
+    # No pre-ping: it would cost a round trip per request. A connection broken by a database
+    # restart fails one request, and the pool then replaces all the connections it had.
+    return {"pool_size": settings["DB_POOL_SIZE"], "max_overflow": 10, "pool_recycle": 3600}
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")

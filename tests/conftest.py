@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 
 from eventreg import create_app
 from eventreg.extensions import db
+from eventreg.registration import capacity
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("EVENTREG_TEST_DB", "sqlite")
@@ -66,6 +67,14 @@ def app(database_url, tmp_path_factory):
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _forget_seat_counts():
+    """Event ids come back after the database is emptied; a count remembered from the last
+    test must not speak for a new event."""
+    yield
+    capacity._last_count.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -139,7 +139,7 @@ def order_out(order: Order) -> dict:
 
 
 @blp.route("/events/<slug>/orders", methods=["POST"])
-@blp.arguments(OrderIn)
+@blp.arguments(OrderIn())  # an instance: a class would be instantiated per request
 @blp.response(201, OrderOut)
 @blp.alt_response(
     409,
@@ -169,7 +169,7 @@ def create(payload: dict, slug: str):
 
 
 @blp.route("/events/<slug>/waitlist", methods=["POST"])
-@blp.arguments(WaitlistIn)
+@blp.arguments(WaitlistIn())
 @blp.response(201, WaitlistOut)
 @blp.alt_response(409, schema=ErrorOut, description="seats_available, no_waitlist")
 def waitlist(payload: dict, slug: str):

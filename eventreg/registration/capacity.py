@@ -11,6 +11,7 @@ attempt of a registration rush: once unlocked, to refuse a sold-out order cheapl
 the lock.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -159,3 +160,30 @@ def _sessions_left(event: Event, now: datetime) -> dict[int, int | None]:
         .where(EventSession.event_id == event.id)
     )
     return {sid: None if cap is None else max(0, cap - (n or 0)) for sid, cap, n in rows}
+
+
+# A moment's memory of the last count per event, so that the thousands of attempts that follow a
+# sell-out are refused without asking the database each time. Only refusals rest on it, never a
+# sale: a refusal on a count up to a second old is the answer the buyer would have had a second
+# earlier. Seats this process frees (cancellation, expiry, refund) clear the memory at once.
+MEMORY_SECONDS = 1.0
+_last_count: dict[int, tuple[datetime, float, Availability]] = {}
+
+
+def remember_count(event: Event, now: datetime, av: Availability) -> None:
+    _last_count[event.id] = (now, time.monotonic(), av)
+
+
+def recent_count(event: Event, now: datetime) -> Availability | None:
+    """The last count of the event if it is less than MEMORY_SECONDS old, by the clock the caller
+    passes (tests move it) and by this process's own."""
+    seen = _last_count.get(event.id)
+    if seen is None:
+        return None
+    counted_at, counted_mono, av = seen
+    fresh = 0 <= (now - counted_at).total_seconds() < MEMORY_SECONDS
+    return av if fresh and time.monotonic() - counted_mono < MEMORY_SECONDS else None
+
+
+def forget_count(event_id: int) -> None:
+    _last_count.pop(event_id, None)

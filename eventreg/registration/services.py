@@ -42,8 +42,11 @@ from eventreg.extensions import db
 from eventreg.registration.capacity import (
     Availability,
     compute_availability,
+    forget_count,
     holds_seats,
     lock_event_for_sale,
+    recent_count,
+    remember_count,
 )
 from eventreg.registration.models import (
     Answer,
@@ -85,6 +88,9 @@ class OrderData:
     waitlist_token: str | None = None
 
 
+_FIX_FIELDS = _l("Please correct the marked fields.")
+
+
 class _Errors:
     """Collects per-field messages so one request reports every problem at once."""
 
@@ -96,7 +102,7 @@ class _Errors:
 
     def raise_if_any(self) -> None:
         if self.fields:
-            raise ValidationError(_l("Please correct the marked fields."), fields=self.fields)
+            raise ValidationError(_FIX_FIELDS, fields=self.fields)
 
 
 # --- validation helpers ---------------------------------------------------------------------
@@ -329,6 +335,9 @@ def create_order(
     Raises ValidationError (422, per-field messages), Forbidden (403: members only, staff only,
     wrong role), Conflict (409: registration closed, voucher used up) or SoldOut (409)."""
     check_registration_access(event, actor=actor, on_behalf=on_behalf)
+    _check_attendee_count(event, data.attendees)
+    if not data.waitlist_token:  # an offer holds its own seats
+        _refuse_early_if_sold_out(event, data.attendees, now=now)
     errors = _Errors()
 
     buyer_name = clean_name(data.buyer_name, "buyer.name", errors)
@@ -345,23 +354,6 @@ def create_order(
     entry = None
     if data.waitlist_token:
         entry = _offered_entry(event, data.waitlist_token, now=now)
-
-    if not isinstance(data.attendees, list) or not data.attendees:
-        errors.add("attendees", _l("Register at least one attendee."))
-        errors.raise_if_any()
-    if len(data.attendees) > event.max_attendees_per_order:
-        errors.add(
-            "attendees",
-            _l("At most %(n)d attendees per order.", n=event.max_attendees_per_order),
-        )
-        errors.raise_if_any()
-
-    if entry is None:
-        # A cheap first look without the lock: most attempts of a sold-out rush end here. Refusing
-        # on this count is safe (seats come back only by commits or by time, and a sale always
-        # counts again under the lock), and it spares the queue at the lock.
-        wanted = _seats_wanted(raw.ticket_type_id for raw in data.attendees if isinstance(raw, AttendeeData))
-        _refuse_unless_fits(event, compute_availability(event, now=now, sessions=False), wanted)
 
     types_by_id = {tt.id: tt for tt in event.ticket_types}
     chose_sessions = any(isinstance(raw, AttendeeData) and raw.session_ids for raw in data.attendees)
@@ -521,6 +513,26 @@ def _clean_sessions(
     return chosen
 
 
+def _check_attendee_count(event: Event, attendees) -> None:
+    if not isinstance(attendees, list) or not attendees:
+        raise ValidationError(_FIX_FIELDS, fields={"attendees": [_l("Register at least one attendee.")]})
+    if len(attendees) > event.max_attendees_per_order:
+        message = _l("At most %(n)d attendees per order.", n=event.max_attendees_per_order)
+        raise ValidationError(_FIX_FIELDS, fields={"attendees": [message]})
+
+
+def _refuse_early_if_sold_out(event: Event, attendees: list, *, now: datetime) -> None:
+    """A cheap first look without the lock: most attempts of a sold-out rush end here. Refusing
+    on this count is safe (seats come back only by commits or by time, and a sale always counts
+    again under the lock), and it spares the queue at the lock."""
+    wanted = _seats_wanted(a.ticket_type_id for a in attendees if isinstance(a, AttendeeData))
+    av = recent_count(event, now)
+    if av is None or av.fits(wanted):  # a remembered count may refuse, never admit
+        av = compute_availability(event, now=now, sessions=False)
+        remember_count(event, now, av)
+    _refuse_unless_fits(event, av, wanted)
+
+
 def _seats_wanted(ticket_type_ids) -> dict[int, int]:
     wanted: dict[int, int] = {}
     for raw_id in ticket_type_ids:
@@ -553,6 +565,7 @@ def _claim_seats(
     av = compute_availability(
         event, now=now, exclude_entry_id=entry.id if entry else None, sessions=chose_sessions
     )
+    remember_count(event, now, av)
     _refuse_unless_fits(event, av, _seats_wanted(a.ticket_type_id for a in attendees))
     session_wanted: dict[int, int] = {}
     for a in attendees:
@@ -605,6 +618,8 @@ def _transition(order: Order, to: OrderStatus, *, now: datetime) -> None:
             )
         )
     order.status = to
+    if to in (OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.REFUNDED):
+        forget_count(order.event_id)  # its seats are free again
     if to == OrderStatus.PAID:
         order.paid_at = now
         order.expires_at = None
@@ -666,6 +681,7 @@ def expire_holds(event: Event, *, now: datetime) -> int:
         _transition(order, OrderStatus.EXPIRED, now=now)
     for entry in db.session.scalars(sa.select(WaitingListEntry).where(WaitingListEntry.id.in_(offer_ids))):
         entry.status = WaitlistStatus.EXPIRED
+        forget_count(event.id)
     db.session.flush()
     offer_freed_seats(event, now=now)
     return len(order_ids)

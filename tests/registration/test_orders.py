@@ -294,3 +294,24 @@ def test_the_manage_link_needs_code_and_token(ctx):
         get_order_by_token(order.code, "guess")
     with pytest.raises(NotFound):
         get_order_by_token("NOSUCH", order.manage_token)
+
+
+def test_a_seat_freed_in_this_process_is_sold_at_once_after_a_sell_out(ctx):
+    event = make_event(seats=1)
+    order = create_order(event, order_data(event), now=NOW)
+    with pytest.raises(SoldOut):  # the process now remembers the event as full for a moment
+        create_order(event, order_data(event), now=NOW)
+    cancel_order(order, now=NOW)
+    create_order(event, order_data(event), now=NOW)
+
+
+def test_a_remembered_sell_out_is_forgotten_after_a_second(ctx):
+    """Seats freed by another app server are seen by this one within a second."""
+    event = make_event(seats=1)
+    order = create_order(event, order_data(event), now=NOW)
+    with pytest.raises(SoldOut):
+        create_order(event, order_data(event), now=NOW)
+    db.session.execute(sa.update(Order).where(Order.id == order.id).values(status=OrderStatus.CANCELLED))
+    with pytest.raises(SoldOut):  # what the buyer would have heard a moment earlier
+        create_order(event, order_data(event), now=NOW + timedelta(milliseconds=500))
+    create_order(event, order_data(event), now=NOW + timedelta(seconds=1))
