@@ -22,6 +22,7 @@ from eventreg.events.services import (
     get_event,
     list_published_events,
     listed_ticket_types,
+    sales_state,
 )
 from eventreg.extensions import db
 from eventreg.registration.capacity import compute_availability
@@ -72,8 +73,7 @@ def _detail(event: Event, actor) -> dict:
                 "vat_ore": vat_included(tt.price_ore, tt.vat_rate),
                 "visibility": tt.visibility.value,
                 "available": av.ticket_type_left(tt.id),
-                "on_sale": (tt.sales_start is None or tt.sales_start <= at)
-                and (tt.sales_end is None or at < tt.sales_end),
+                "on_sale": sales_state(tt, at) == "open",
             }
             for tt in listed_ticket_types(event, actor=actor)
         ],

@@ -48,6 +48,15 @@ def get_event(slug: str, *, actor: User | None = None, details: bool = True) -> 
     return event
 
 
+def sales_state(ticket_type: TicketType, now) -> str:
+    """ "not_started", "open" or "ended": where `now` falls in the ticket type's sales window."""
+    if ticket_type.sales_start and now < ticket_type.sales_start:
+        return "not_started"
+    if ticket_type.sales_end and now >= ticket_type.sales_end:
+        return "ended"
+    return "open"
+
+
 def ticket_type_allowed(
     ticket_type: TicketType, *, actor: User | None, on_behalf: bool, voucher=None
 ) -> bool:

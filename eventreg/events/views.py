@@ -15,9 +15,10 @@ from eventreg.events.services import (
     get_event,
     list_published_events,
     listed_ticket_types,
+    sales_state,
     ticket_type_allowed,
 )
-from eventreg.registration.capacity import compute_availability
+from eventreg.registration.capacity import Availability, compute_availability
 from eventreg.registration.services import find_voucher, registration_refusal
 
 bp = Blueprint("events", __name__)
@@ -36,18 +37,8 @@ class TicketRow:
     max_pick: int
 
 
-def _sales_state(tt: TicketType, at) -> str:
-    if tt.sales_start and at < tt.sales_start:
-        return "not_started"
-    if tt.sales_end and at >= tt.sales_end:
-        return "ended"
-    return "open"
-
-
-def ticket_rows(event: Event, *, voucher) -> list[TicketRow]:
+def ticket_rows(event: Event, av: Availability, *, voucher, at) -> list[TicketRow]:
     """The ticket types this visitor may see (plus those the voucher unlocks), with seats left."""
-    at = now()
-    av = compute_availability(event, now=at)
     user = actor()
     shown = listed_ticket_types(event, actor=user)
     shown += [
@@ -61,7 +52,7 @@ def ticket_rows(event: Event, *, voucher) -> list[TicketRow]:
     for tt in shown:
         left = av.ticket_type_left(tt.id)
         cap = event.max_attendees_per_order if left is None else min(left, event.max_attendees_per_order)
-        rows.append(TicketRow(tt, vat_included(tt.price_ore, tt.vat_rate), left, _sales_state(tt, at), cap))
+        rows.append(TicketRow(tt, vat_included(tt.price_ore, tt.vat_rate), left, sales_state(tt, at), cap))
     return rows
 
 
@@ -76,11 +67,12 @@ def detail(slug: str):
     code = request.args.get("voucher_code", "").strip()[:64]
     voucher = find_voucher(event, code)
     voucher_error = _("Unknown voucher code.") if code and voucher is None else None
-    av = compute_availability(event, now=now())
+    at = now()
+    av = compute_availability(event, now=at)
     return render_template(
         "events/detail.html",
         event=event,
-        rows=ticket_rows(event, voucher=voucher),
+        rows=ticket_rows(event, av, voucher=voucher, at=at),
         sessions_left=av.sessions,
         slots=_slots(event),
         refusal=registration_refusal(event, actor=actor()),

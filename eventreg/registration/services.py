@@ -37,7 +37,7 @@ from eventreg.events.models import (
     RegistrationMode,
     TicketType,
 )
-from eventreg.events.services import attendee_questions, order_questions, ticket_type_allowed
+from eventreg.events.services import attendee_questions, order_questions, sales_state, ticket_type_allowed
 from eventreg.extensions import db
 from eventreg.registration.capacity import (
     Availability,
@@ -369,22 +369,10 @@ def create_order(
             errors.add(p.rstrip("."), _l("Each attendee must be an object."))
             continue
         ticket_type = types_by_id.get(_as_id(raw.ticket_type_id))
-        if ticket_type is None:
-            errors.add(p + "ticket_type_id", _l("Unknown ticket type for this event."))
-        elif not ticket_type_allowed(ticket_type, actor=actor, on_behalf=on_behalf, voucher=voucher):
-            errors.add(p + "ticket_type_id", _l("This ticket type is not available to you."))
-        elif not on_behalf and ticket_type.sales_start and now < ticket_type.sales_start:
-            errors.add(
-                p + "ticket_type_id",
-                _l("Sales for this ticket type have not started yet."),
-            )
-        elif not on_behalf and ticket_type.sales_end and now >= ticket_type.sales_end:
-            errors.add(p + "ticket_type_id", _l("Sales for this ticket type have ended."))
-        elif entry and ticket_type.id != entry.ticket_type_id:
-            errors.add(
-                p + "ticket_type_id",
-                _l("Your waiting-list offer is for another ticket type."),
-            )
+        if problem := _ticket_type_problem(
+            ticket_type, actor=actor, on_behalf=on_behalf, voucher=voucher, entry=entry, now=now
+        ):
+            errors.add(p + "ticket_type_id", problem)
 
         name = clean_name(raw.name, p + "name", errors)
         email = clean_email(raw.email, p + "email", errors, required=email_required)
@@ -490,6 +478,22 @@ def create_order(
     if entry:
         entry.order_id = order.id
     return order
+
+
+def _ticket_type_problem(ticket_type: TicketType | None, *, actor, on_behalf, voucher, entry, now):
+    """Why this buyer cannot have this ticket type now, or None."""
+    if ticket_type is None:
+        return _l("Unknown ticket type for this event.")
+    if not ticket_type_allowed(ticket_type, actor=actor, on_behalf=on_behalf, voucher=voucher):
+        return _l("This ticket type is not available to you.")
+    state = "open" if on_behalf else sales_state(ticket_type, now)  # staff may register any time
+    if state == "not_started":
+        return _l("Sales for this ticket type have not started yet.")
+    if state == "ended":
+        return _l("Sales for this ticket type have ended.")
+    if entry and ticket_type.id != entry.ticket_type_id:
+        return _l("Your waiting-list offer is for another ticket type.")
+    return None
 
 
 def _clean_sessions(
