@@ -83,6 +83,7 @@ def _import_models() -> None:
     import eventreg.accounts.models  # noqa: F401
     import eventreg.events.models  # noqa: F401
     import eventreg.registration.models  # noqa: F401
+    import eventreg.tickets.models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:

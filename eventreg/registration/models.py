@@ -120,6 +120,8 @@ class Attendee(Base):
     voucher_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("voucher.id", ondelete="RESTRICT"), index=True
     )
+    # Bumped when the ticket is transferred or cancelled: QR codes of older versions stop working.
+    ticket_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     order: Mapped[Order] = relationship(back_populates="attendees")
     ticket_type: Mapped[TicketType] = relationship()
