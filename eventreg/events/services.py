@@ -9,6 +9,7 @@ from eventreg.accounts.services import has_event_role
 from eventreg.core.errors import NotFound
 from eventreg.events.models import (
     Event,
+    EventSession,
     EventStatus,
     Question,
     QuestionScope,
@@ -46,6 +47,14 @@ def get_event(slug: str, *, actor: User | None = None, details: bool = True) -> 
     ):
         raise NotFound(_l("No such event."))
     return event
+
+
+def slots_of(event: Event) -> list[tuple[str, list[EventSession]]]:
+    """Workshops grouped by time slot, in the event's order (one may be chosen per slot)."""
+    slots: dict[str, list[EventSession]] = {}
+    for s in event.sessions:
+        slots.setdefault(s.slot, []).append(s)
+    return list(slots.items())
 
 
 def sales_state(ticket_type: TicketType, now) -> str:

@@ -16,6 +16,7 @@ from eventreg.events.services import (
     list_published_events,
     listed_ticket_types,
     sales_state,
+    slots_of,
     ticket_type_allowed,
 )
 from eventreg.registration.capacity import Availability, compute_availability
@@ -74,19 +75,12 @@ def detail(slug: str):
         event=event,
         rows=ticket_rows(event, av, voucher=voucher, at=at),
         sessions_left=av.sessions,
-        slots=_slots(event),
+        slots=slots_of(event),
         refusal=registration_refusal(event, actor=actor()),
         voucher_code=code if voucher else "",
         voucher_error=voucher_error,
         languages=LANGUAGES,
     )
-
-
-def _slots(event: Event) -> list[tuple[str, list]]:
-    slots: dict[str, list] = {}
-    for s in event.sessions:
-        slots.setdefault(s.slot, []).append(s)
-    return list(slots.items())
 
 
 @bp.route("/lang/<code>", methods=["POST"])

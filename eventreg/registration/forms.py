@@ -12,21 +12,13 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from eventreg.events.models import Event, EventSession, Question, QuestionKind, TicketType
-from eventreg.events.services import attendee_questions, order_questions
+from eventreg.events.models import Event, Question, QuestionKind, TicketType
+from eventreg.events.services import attendee_questions, order_questions, slots_of
 from eventreg.registration.services import AttendeeData, OrderData
 
 MAX_BLOCKS = 100  # the services refuse more than max_attendees_per_order; this only bounds parsing
 _BLOCK = re.compile(r"^a-(\d{1,4})-tt$")
 _ANSWER = re.compile(r"^q-(\d{1,12})$")
-
-
-def slots_of(event: Event) -> list[tuple[str, list[EventSession]]]:
-    """Workshops grouped by time slot, in the event's order."""
-    slots: dict[str, list[EventSession]] = {}
-    for s in event.sessions:
-        slots.setdefault(s.slot, []).append(s)
-    return list(slots.items())
 
 
 @dataclass

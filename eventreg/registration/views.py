@@ -9,7 +9,13 @@ from eventreg.core.errors import Conflict, SoldOut, ValidationError
 from eventreg.core.i18n import current_language
 from eventreg.events.choices import choices_for
 from eventreg.events.models import Event
-from eventreg.events.services import get_event, listed_ticket_types, order_questions, ticket_type_allowed
+from eventreg.events.services import (
+    get_event,
+    listed_ticket_types,
+    order_questions,
+    slots_of,
+    ticket_type_allowed,
+)
 from eventreg.extensions import db
 from eventreg.registration import services
 from eventreg.registration.capacity import compute_availability
@@ -18,7 +24,6 @@ from eventreg.registration.forms import (
     new_block,
     parse_registration,
     shown_error_keys,
-    slots_of,
 )
 
 bp = Blueprint("registration", __name__)
