@@ -82,6 +82,7 @@ def _import_models() -> None:
     # Every model must be known to the metadata before Alembic or a query looks at it.
     import eventreg.accounts.models  # noqa: F401
     import eventreg.events.models  # noqa: F401
+    import eventreg.mail.models  # noqa: F401
     import eventreg.registration.models  # noqa: F401
     import eventreg.tickets.models  # noqa: F401
 

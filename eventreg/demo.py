@@ -121,7 +121,7 @@ def _conference() -> Event:
             required=True,
             position=0,
         ),
-        Question(label=_t("Organisasjon", "Organisation"), kind=QuestionKind.TEXT, position=1),
+        Question(label=_t("Organisasjon", "Organisation"), kind=QuestionKind.ORGANISATION, position=1),
         Question(
             label=_t("Type organisasjon", "Organisation type"),
             kind=QuestionKind.ORG_TYPE,

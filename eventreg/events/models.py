@@ -33,8 +33,12 @@ class QuestionKind(enum.StrEnum):
     MULTIPLE = "multiple"
     YESNO = "yesno"
     COUNTRY = "country"
+    ORGANISATION = "organisation"  # free text, printed on badges
     ORG_TYPE = "org_type"
     SECTOR = "sector"
+
+
+TEXT_KINDS = (QuestionKind.TEXT, QuestionKind.ORGANISATION)
 
 
 class QuestionScope(enum.StrEnum):
@@ -71,6 +75,8 @@ class Event(Base):
     invoice_hold_days: Mapped[int] = mapped_column(default=14)
     waitlist_enabled: Mapped[bool] = mapped_column(default=True)
     waitlist_offer_hours: Mapped[int] = mapped_column(default=24)
+    # Attendees may change their details, workshops and transfer tickets until then (None: the start).
+    self_service_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Bumped by every transaction that sells seats: the row lock that serialises them (see capacity.py).
     sale_lock: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

@@ -1,4 +1,5 @@
 import enum
+import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -8,6 +9,11 @@ from eventreg.core.clock import now
 from eventreg.core.db import Base, UTCDateTime, enum_column
 from eventreg.core.money import vat_included
 from eventreg.events.models import Event, EventSession, TicketType
+
+
+def new_token() -> str:
+    """An unguessable token for a private link (256 bits)."""
+    return secrets.token_urlsafe(32)
 
 
 class OrderStatus(enum.StrEnum):
@@ -122,6 +128,10 @@ class Attendee(Base):
     )
     # Bumped when the ticket is transferred or cancelled: QR codes of older versions stop working.
     ticket_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The attendee's own private link (their ticket, details, consent); replaced on transfer.
+    manage_token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_token)
+    # May sponsors see this attendee's contact details? Only an explicit yes counts; see ConsentRecord.
+    sponsor_consent: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     order: Mapped[Order] = relationship(back_populates="attendees")
     ticket_type: Mapped[TicketType] = relationship()
@@ -130,6 +140,18 @@ class Attendee(Base):
         secondary="attendee_session", order_by="EventSession.slot", viewonly=True
     )
     answers: Mapped[list["Answer"]] = relationship(back_populates="attendee", cascade="all, delete-orphan")
+
+
+class ConsentRecord(Base):
+    """Every change of an attendee's sponsor consent: who said yes or no, and when."""
+
+    __tablename__ = "consent_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendee_id: Mapped[int] = mapped_column(sa.ForeignKey("attendee.id", ondelete="CASCADE"), index=True)
+    given: Mapped[bool] = mapped_column()
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    via: Mapped[str] = mapped_column(sa.String(20))  # "attendee", "buyer" or "staff"
 
 
 class AttendeeSession(Base):

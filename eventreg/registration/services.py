@@ -29,6 +29,7 @@ from eventreg.core.i18n import LANGUAGES
 from eventreg.core.money import percent_of
 from eventreg.events.choices import choices_for, valid_values
 from eventreg.events.models import (
+    TEXT_KINDS,
     Event,
     EventSession,
     EventStatus,
@@ -59,6 +60,7 @@ from eventreg.registration.models import (
     VoucherKind,
     WaitingListEntry,
     WaitlistStatus,
+    new_token,
 )
 
 MAX_NAME = 200
@@ -155,7 +157,7 @@ def _answer_display(question: Question, value) -> dict:
     """The answer as people read it, in every language, frozen at the time of answering."""
 
     def text(lang: str) -> str:
-        if question.kind == QuestionKind.TEXT:
+        if question.kind in TEXT_KINDS:
             return value
         labels = dict(choices_for(question, lang))
         if question.kind == QuestionKind.YESNO:
@@ -172,7 +174,7 @@ def _clean_answer(question: Question, raw, key: str, errors: _Errors):
     kind = question.kind
     if raw is None or raw == "" or raw == []:
         return None
-    if kind == QuestionKind.TEXT:
+    if kind in TEXT_KINDS:
         if not isinstance(raw, str):
             errors.add(key, _l("Must be text."))
         elif len(raw) > MAX_TEXT_ANSWER:
@@ -459,7 +461,7 @@ def create_order(
         buyer_language=buyer_language,
         total_ore=total,
         voucher_id=voucher.id if voucher_uses else None,
-        manage_token=secrets.token_urlsafe(32),
+        manage_token=new_token(),
         created_by_id=actor.id if on_behalf else None,
         created_at=now,
         attendees=attendees,
