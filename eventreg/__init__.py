@@ -42,6 +42,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     ext.babel.init_app(app, locale_selector=select_locale)
     ext.login_manager.init_app(app)
     ext.api.init_app(app)
+    ext.mail.init_app(app)
     _import_models()
     _register_blueprints(app)
 
@@ -56,6 +57,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_commands(app)
     celery_init_app(app)
+
+    from eventreg.mail.delivery import init_delivery
+
+    init_delivery(app)
     return app
 
 

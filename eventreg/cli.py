@@ -48,6 +48,20 @@ def register_commands(app) -> None:
         db.session.commit()
         click.echo(token)
 
+    @app.cli.command("deliver-mail")
+    @click.option("--every", type=int, default=0, help="Repeat every N seconds (0: run once).")
+    def deliver_mail_command(every):
+        """Deliver the outbox's due messages (for MAIL_WORKER=manual)."""
+        from eventreg.mail.services import deliver_all_due
+
+        while True:
+            report = deliver_all_due(now_fn=now)
+            db.session.remove()
+            if not every:
+                click.echo(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")
+                return
+            time.sleep(every)
+
     @app.cli.command("expire-holds")
     @click.option("--every", type=int, default=0, help="Repeat every N seconds (0: run once).")
     def expire_holds_command(every):

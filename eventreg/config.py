@@ -25,6 +25,17 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def load_settings(overrides: dict | None = None) -> dict:
     env = os.environ.get
     settings = {
@@ -35,8 +46,17 @@ def load_settings(overrides: dict | None = None) -> dict:
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
         "MAIL_SERVER": env("MAIL_SERVER", ""),  # empty: mail goes to the outbox folder
         "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", False),  # STARTTLS
+        "MAIL_USE_SSL": _bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": env("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env("MAIL_PASSWORD") or None,
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "eventreg@localhost"),
+        "MAIL_SUPPRESS_SEND": False,  # MAIL_WORKER decides what is sent, not TESTING
+        "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 30),  # seconds an SMTP server may take to answer
         "OUTBOX_DIR": env("OUTBOX_DIR", str(INSTANCE / "outbox")),
+        # Who delivers the outbox: "thread" (inside the app process; the embedded default),
+        # "celery" (a Celery worker on Redis; production) or "manual" (`flask deliver-mail`, tests).
+        "MAIL_WORKER": env("MAIL_WORKER", "thread"),
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY", ""),
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", ""),
         "STRIPE_API_BASE": env("STRIPE_API_BASE", ""),
@@ -55,5 +75,7 @@ def _validate(s: dict) -> None:
         ZoneInfo(s["DEFAULT_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"DEFAULT_TIMEZONE {s['DEFAULT_TIMEZONE']!r} is not a known timezone") from None
+    if s["MAIL_WORKER"] not in ("thread", "celery", "manual"):
+        raise ConfigError(f"MAIL_WORKER must be thread, celery or manual, got {s['MAIL_WORKER']!r}")
     if s["SECRET_KEY"] == "dev-only-not-secret" and os.environ.get("EVENTREG_ENV") == "production":
         raise ConfigError("SECRET_KEY must be set in production")

@@ -2,6 +2,7 @@
 
 from flask_babel import Babel
 from flask_login import LoginManager
+from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
@@ -15,3 +16,4 @@ csrf = CSRFProtect()
 babel = Babel()
 login_manager = LoginManager()
 api = Api()
+mail = Mail()

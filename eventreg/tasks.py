@@ -1,12 +1,14 @@
 """Background work on Celery (Redis as broker) in production.
 
 Run a worker with the periodic jobs: `celery -A app.celery_app worker --beat`. The embedded
-default needs no worker: start.sh runs `flask --app app expire-holds --every 60` beside the app."""
+default needs no worker: start.sh runs `flask --app app expire-holds --every 60` beside the app,
+and mail is delivered by a thread in the app process (MAIL_WORKER=thread, see mail/delivery.py)."""
 
 from celery import Celery, Task, shared_task
 from flask import Flask
 
 from eventreg.core.clock import now
+from eventreg.mail.delivery import SWEEP_SECONDS
 
 EXPIRE_HOLDS_EVERY = 60.0  # seconds; holds are also given back lazily, so this is about offers
 
@@ -23,7 +25,11 @@ def celery_init_app(app: Flask) -> Celery:
         result_backend=app.config["REDIS_URL"],
         task_ignore_result=False,
         broker_connection_retry_on_startup=True,
-        beat_schedule={"expire-holds": {"task": "eventreg.expire_holds", "schedule": EXPIRE_HOLDS_EVERY}},
+        beat_schedule={
+            "expire-holds": {"task": "eventreg.expire_holds", "schedule": EXPIRE_HOLDS_EVERY},
+            # Retries fall due while nobody commits; the after-commit wake-up covers new mail.
+            "deliver-mail": {"task": "eventreg.deliver_mail", "schedule": SWEEP_SECONDS},
+        },
         timezone="UTC",
     )
     celery.set_default()
@@ -37,3 +43,11 @@ def expire_holds() -> int:
     from eventreg.registration.services import expire_all_holds
 
     return expire_all_holds(now=now())
+
+
+@shared_task(name="eventreg.deliver_mail", ignore_result=True)
+def deliver_mail() -> None:
+    """Delivers every message of the outbox that is due (several workers may run it at once)."""
+    from eventreg.mail.services import deliver_all_due
+
+    deliver_all_due(now_fn=now)

@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 from eventreg import create_app
 from eventreg.extensions import db
 from eventreg.registration import capacity
+from tests.smtp_server import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("EVENTREG_TEST_DB", "sqlite")
@@ -51,7 +52,23 @@ def database_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def app(database_url, tmp_path_factory):
+def smtp_server():
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    """The SMTP server the app sends to, running and empty."""
+    smtp_server.reset()
+    yield smtp_server
+    smtp_server.reset()
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory, smtp_server):
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
@@ -60,6 +77,12 @@ def app(database_url, tmp_path_factory):
             "DB_POOL_SIZE": 40,
             "REDIS_URL": REDIS_URL,
             "OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
+            "MAIL_WORKER": "manual",  # tests deliver the outbox by calling the worker
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": smtp_server.port,
+            "MAIL_TIMEOUT": 5,
+            "MAIL_DEFAULT_SENDER": "Påmelding <noreply@eventreg.test>",
+            "PUBLIC_URL": "https://events.example.org",
         }
     )
     with app.app_context():

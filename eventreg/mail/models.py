@@ -12,6 +12,8 @@ class MessageStatus(enum.StrEnum):
     QUEUED = "queued"  # waiting for (another) delivery attempt at next_attempt_at
     SENT = "sent"  # the SMTP server accepted it (or its .eml file was written)
     FAILED = "failed"  # gave up after MAX_ATTEMPTS; the organiser may resend it
+    # Not sent: what it was about changed before delivery (a ticket transferred, an offer taken).
+    SUPERSEDED = "superseded"
 
 
 class OutboxMessage(Base):

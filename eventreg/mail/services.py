@@ -41,7 +41,7 @@ def retry_delay(attempts: int) -> timedelta:
 
 def _message_id(msg_uuid: str) -> str:
     domain = urlsplit(current_app.config["PUBLIC_URL"]).hostname or "eventreg.invalid"
-    return f"<{msg_uuid}@{domain}>"
+    return f"<{msg_uuid}@{domain.encode('idna').decode()}>"
 
 
 def queue_message(
@@ -123,6 +123,7 @@ def queue_ticket(attendee: Attendee, *, now: datetime) -> OutboxMessage:
         event=attendee.order.event,
         order=attendee.order,
         attendee=attendee,
+        context={"ticket_version": attendee.ticket_version},
     )
 
 
@@ -278,10 +279,12 @@ def _claim_due(*, now: datetime, limit: int) -> list[int]:
 
 
 def _record_failure(message: OutboxMessage, error: Exception, *, now: datetime) -> MessageStatus:
+    from eventreg.mail.transport import is_permanent
+
     message.attempts += 1
     message.last_error = f"{type(error).__name__}: {error}"[:2000]
     message.claimed_until = None
-    if message.attempts >= MAX_ATTEMPTS:
+    if message.attempts >= MAX_ATTEMPTS or is_permanent(error):
         message.status = MessageStatus.FAILED
         log.error("message %s failed for good: %s", message.message_id, message.last_error)
     else:
@@ -293,7 +296,7 @@ def _record_failure(message: OutboxMessage, error: Exception, *, now: datetime) 
 def deliver_due(*, now: datetime, limit: int = BATCH) -> DeliveryReport:
     """Delivers up to `limit` due messages over one connection. Commits after every message, so
     an accepted message is recorded at once and a crash can repeat at most the one in flight."""
-    from eventreg.mail.compose import compose
+    from eventreg.mail.compose import Superseded, compose
     from eventreg.mail.transport import open_transport
 
     report = DeliveryReport()
@@ -304,8 +307,9 @@ def deliver_due(*, now: datetime, limit: int = BATCH) -> DeliveryReport:
         transport = open_transport()
     except OSError as error:  # server down: every claimed message waits for its next attempt
         for message_id in ids:
-            _record_failure(db.session.get(OutboxMessage, message_id), error, now=now)
-            report.retrying += 1
+            status = _record_failure(db.session.get(OutboxMessage, message_id), error, now=now)
+            report.failed += status == MessageStatus.FAILED
+            report.retrying += status == MessageStatus.QUEUED
         db.session.commit()
         return report
     with transport:
@@ -314,13 +318,17 @@ def deliver_due(*, now: datetime, limit: int = BATCH) -> DeliveryReport:
             try:
                 sender, raw = compose(message)
                 transport.send(message.message_id, sender, message.recipient_email, raw)
+            except Superseded as reason:
+                message.status = MessageStatus.SUPERSEDED
+                message.last_error = str(reason)
+                message.claimed_until = None
             except Exception as error:  # noqa: BLE001 — any failure is recorded and retried
                 db.session.rollback()
                 message = db.session.get(OutboxMessage, message_id)
                 status = _record_failure(message, error, now=now)
                 report.failed += status == MessageStatus.FAILED
                 report.retrying += status == MessageStatus.QUEUED
-                if isinstance(error, OSError):
+                if isinstance(error, OSError) and status == MessageStatus.QUEUED:
                     transport.reset()  # the connection may be dead; the next message reconnects
             else:
                 message.status = MessageStatus.SENT

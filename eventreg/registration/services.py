@@ -40,6 +40,7 @@ from eventreg.events.models import (
 )
 from eventreg.events.services import attendee_questions, order_questions, sales_state, ticket_type_allowed
 from eventreg.extensions import db
+from eventreg.mail import services as mail
 from eventreg.registration.capacity import (
     Availability,
     compute_availability,
@@ -380,7 +381,7 @@ def create_order(
         email = clean_email(raw.email, p + "email", errors, required=email_required)
         language = clean_language(raw.language, p + "language", errors)
 
-        sessions = _clean_sessions(raw.session_ids, sessions_by_id, p + "session_ids", errors)
+        sessions = clean_sessions(raw.session_ids, sessions_by_id, p + "session_ids", errors)
         answers = []
         if ticket_type is not None:
             answers = clean_answers(
@@ -498,7 +499,7 @@ def _ticket_type_problem(ticket_type: TicketType | None, *, actor, on_behalf, vo
     return None
 
 
-def _clean_sessions(
+def clean_sessions(
     raw, sessions_by_id: dict[int, EventSession], key: str, errors: _Errors
 ) -> list[EventSession]:
     if raw in (None, ""):
@@ -634,8 +635,10 @@ def _transition(order: Order, to: OrderStatus, *, now: datetime) -> None:
 
 
 def mark_paid(order: Order, *, now: datetime) -> None:
-    """pending → paid. Raises IllegalTransition for any other state."""
+    """pending → paid, and the confirmation with the tickets goes into the outbox in the same
+    transaction. Raises IllegalTransition for any other state."""
     _transition(order, OrderStatus.PAID, now=now)
+    mail.queue_order_confirmation(order, now=now)
 
 
 def mark_refunded(order: Order, *, now: datetime) -> None:
@@ -652,6 +655,7 @@ def cancel_order(order: Order, *, now: datetime, actor: User | None = None) -> N
     lock_event_for_sale(event)
     db.session.refresh(order)  # another transaction may have changed it before we got the lock
     _transition(order, OrderStatus.CANCELLED, now=now)
+    mail.queue_order_cancelled(order, now=now)
     db.session.flush()
     offer_freed_seats(event, now=now)
 
@@ -685,6 +689,7 @@ def expire_holds(event: Event, *, now: datetime) -> int:
     offer_ids = [id_ for kind, id_ in stale if kind == "offer"]
     for order in db.session.scalars(sa.select(Order).where(Order.id.in_(order_ids))):
         _transition(order, OrderStatus.EXPIRED, now=now)
+        mail.queue_hold_expired(order, now=now)
     for entry in db.session.scalars(sa.select(WaitingListEntry).where(WaitingListEntry.id.in_(offer_ids))):
         entry.status = WaitlistStatus.EXPIRED
         forget_count(event.id)
@@ -801,6 +806,7 @@ def offer_freed_seats(event: Event, *, now: datetime) -> list[WaitingListEntry]:
         entry.offer_expires_at = now + timedelta(hours=event.waitlist_offer_hours)
         entry.offer_token = secrets.token_urlsafe(24)
         db.session.flush()
+        mail.queue_waitlist_offer(entry, now=now)
         offered.append(entry)
     return offered
 
