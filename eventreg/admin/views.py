@@ -17,6 +17,8 @@ from eventreg.core.errors import Conflict, Forbidden, ValidationError
 from eventreg.events.models import Event
 from eventreg.events.services import get_event, list_events_by_ids
 from eventreg.extensions import db, login_manager
+from eventreg.mail import services as mail
+from eventreg.mail.models import MessageStatus
 from eventreg.registration.capacity import compute_availability
 from eventreg.registration.services import (
     AttendeeData,
@@ -187,3 +189,29 @@ def cancel(code: str):
     db.session.commit()
     flash(_("Order %(code)s is cancelled and its seats are free again.", code=code), "success")
     return redirect(url_for("admin.event_orders", slug=slug))
+
+
+@bp.route("/events/<slug>/mail")
+def mail_log(slug: str):
+    """The event's outgoing mail: what was sent, what waits for a retry, and what failed."""
+    event = _organised_event(slug)
+    raw = request.args.get("status", "")
+    status = MessageStatus(raw) if raw in set(MessageStatus) else None
+    return render_template(
+        "admin/mail.html",
+        event=event,
+        messages=mail.list_messages(event, status=status),
+        counts=mail.count_messages(event),
+        status=status,
+        statuses=list(MessageStatus),
+    )
+
+
+@bp.route("/events/<slug>/mail/<int:message_id>/resend", methods=["POST"])
+def resend_mail(slug: str, message_id: int):
+    event = _organised_event(slug)
+    message = mail.get_message(event, message_id)
+    mail.resend_message(message, now=now(), actor=current_user)
+    db.session.commit()
+    flash(_("The message to %(email)s is queued again.", email=message.recipient_email), "success")
+    return redirect(url_for("admin.mail_log", slug=slug, status="failed"))

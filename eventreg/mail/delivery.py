@@ -52,6 +52,7 @@ class MailThread:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._stopping = False
 
     def ensure_started(self) -> None:
         if self._thread is None:
@@ -64,10 +65,17 @@ class MailThread:
         self.ensure_started()
         self._wake.set()
 
+    def stop(self, timeout: float = 10) -> None:
+        """Finishes the current round and ends the thread (for shutdown and tests)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def _run(self) -> None:
         from eventreg.mail.services import deliver_all_due
 
-        while True:
+        while not self._stopping:
             with self.app.app_context():
                 try:
                     deliver_all_due(now_fn=now)

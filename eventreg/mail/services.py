@@ -211,6 +211,15 @@ def list_messages(
     return list(db.session.scalars(q))
 
 
+def count_messages(event: Event) -> dict[MessageStatus, int]:
+    rows = db.session.execute(
+        sa.select(OutboxMessage.status, sa.func.count(OutboxMessage.id))
+        .where(OutboxMessage.event_id == event.id)
+        .group_by(OutboxMessage.status)
+    )
+    return {status: 0 for status in MessageStatus} | {status: n for status, n in rows}
+
+
 def get_message(event: Event, message_id: int) -> OutboxMessage:
     message = db.session.get(OutboxMessage, message_id)
     if message is None or message.event_id != event.id:
