@@ -42,6 +42,8 @@ def load_settings(overrides: dict | None = None) -> dict:
         "SECRET_KEY": env("SECRET_KEY", "dev-only-not-secret"),
         "SQLALCHEMY_DATABASE_URI": env("DATABASE_URL", f"sqlite:///{INSTANCE / 'eventreg.sqlite'}"),
         "REDIS_URL": env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        # The Celery queue this installation's tasks go to (several installations may share a Redis).
+        "CELERY_QUEUE": env("CELERY_QUEUE", "eventreg"),
         "DEFAULT_TIMEZONE": env("DEFAULT_TIMEZONE", "Europe/Oslo"),
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
         "MAIL_SERVER": env("MAIL_SERVER", ""),  # empty: mail goes to the outbox folder

@@ -25,6 +25,7 @@ def celery_init_app(app: Flask) -> Celery:
         result_backend=app.config["REDIS_URL"],
         task_ignore_result=False,
         broker_connection_retry_on_startup=True,
+        task_default_queue=app.config["CELERY_QUEUE"],
         beat_schedule={
             "expire-holds": {"task": "eventreg.expire_holds", "schedule": EXPIRE_HOLDS_EVERY},
             # Retries fall due while nobody commits; the after-commit wake-up covers new mail.

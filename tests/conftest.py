@@ -19,6 +19,8 @@ from tests.smtp_server import SmtpServer
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("EVENTREG_TEST_DB", "sqlite")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Our own queue: a Celery worker left over from another run must never take this run's tasks.
+CELERY_QUEUE = f"eventreg-test-{uuid.uuid4().hex[:8]}"
 ADMIN_URL = os.environ.get("DATABASE_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -76,6 +78,7 @@ def app(database_url, tmp_path_factory, smtp_server):
             "SECRET_KEY": "test-secret",
             "DB_POOL_SIZE": 40,
             "REDIS_URL": REDIS_URL,
+            "CELERY_QUEUE": CELERY_QUEUE,
             "OUTBOX_DIR": str(tmp_path_factory.mktemp("outbox")),
             "MAIL_WORKER": "manual",  # tests deliver the outbox by calling the worker
             "MAIL_SERVER": "127.0.0.1",

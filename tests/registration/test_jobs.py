@@ -13,7 +13,7 @@ from eventreg.extensions import db
 from eventreg.registration.models import Order, OrderStatus
 from eventreg.registration.services import create_order
 from eventreg.tasks import expire_holds
-from tests.conftest import REDIS_URL, ROOT
+from tests.conftest import CELERY_QUEUE, REDIS_URL, ROOT
 from tests.factories import make_event, order_data
 
 
@@ -40,10 +40,16 @@ def test_the_cli_job_expires_stale_holds(app, stale_and_live_orders):
     assert statuses(app) == [OrderStatus.EXPIRED, OrderStatus.PENDING]
 
 
-@pytest.mark.slow
-def test_a_celery_worker_on_redis_runs_the_job(app, stale_and_live_orders, database_url):
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL}
-    worker = subprocess.Popen(
+def start_celery_worker(database_url: str, **settings) -> subprocess.Popen:
+    """A real Celery worker process on Redis, on this test run's own queue."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "CELERY_QUEUE": CELERY_QUEUE,
+        **{k: str(v) for k, v in settings.items()},
+    }
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -59,6 +65,11 @@ def test_a_celery_worker_on_redis_runs_the_job(app, stale_and_live_orders, datab
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+@pytest.mark.slow
+def test_a_celery_worker_on_redis_runs_the_job(app, stale_and_live_orders, database_url):
+    worker = start_celery_worker(database_url)
     try:
         with app.app_context():
             assert expire_holds.delay().get(timeout=60) == 1
