@@ -99,8 +99,9 @@ def _register_blueprints(app: Flask) -> None:
     from eventreg.events.views import bp as events_bp
     from eventreg.extensions import api, csrf
     from eventreg.registration.views import bp as registration_bp
+    from eventreg.tickets.views import bp as tickets_bp
 
-    for bp in (events_bp, registration_bp, accounts_bp, admin_bp):
+    for bp in (events_bp, registration_bp, accounts_bp, admin_bp, tickets_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_blp)  # the API authenticates with bearer tokens, never with cookies
     api.register_blueprint(api_blp, url_prefix="/api/v1")

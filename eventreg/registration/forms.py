@@ -1,4 +1,5 @@
-"""The registration form: its field names, its state for rendering, and turning a POST into OrderData.
+"""The registration form: its field names, its state for rendering, and turning a POST into OrderData;
+and the forms of an attendee's own page (at the end).
 
 Field names: `buyer-name`, `a-<i>-name`, `a-<i>-tt` (ticket type), `a-<i>-q-<question id>`,
 `a-<i>-slot-<k>` (workshop of the k-th time slot), `q-<question id>` (order questions),
@@ -14,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from eventreg.events.models import Event, Question, QuestionKind, TicketType
 from eventreg.events.services import attendee_questions, order_questions, slots_of
+from eventreg.registration.models import Attendee
 from eventreg.registration.services import AttendeeData, OrderData
 
 MAX_BLOCKS = 100  # the services refuse more than max_attendees_per_order; this only bounds parsing
@@ -144,3 +146,67 @@ def shown_error_keys(event: Event, state: RegistrationState) -> set[str]:
         keys |= {p + f for f in ("name", "email", "language", "ticket_type_id", "session_ids")}
         keys |= {f"{p}answers.{q.id}" for q in b.questions}
     return keys
+
+
+# --- the attendee's own page (/tickets/<token>) ---------------------------------------------
+# Field names: `name`, `email`, `language`, `q-<question id>` (details form); `slot-<k>` (workshop
+# of the k-th time slot); `name`, `email`, `language`, `confirm` (transfer form); `sponsor_consent`.
+
+
+@dataclass
+class AttendeeDetails:
+    """The details form as shown: the attendee's current values, or a POST shown again."""
+
+    name: str = ""
+    email: str = ""
+    language: str = "nb"
+    answers: dict[int, Any] = field(default_factory=dict)  # str, or list for "multiple"
+
+    def answers_for_service(self) -> dict[str, Any]:
+        return {str(k): v for k, v in self.answers.items()}
+
+
+def details_of(attendee: Attendee) -> AttendeeDetails:
+    answers: dict[int, Any] = {}
+    for a in attendee.answers:
+        if a.question_id is None:
+            continue
+        answers[a.question_id] = ("yes" if a.value else "no") if isinstance(a.value, bool) else a.value
+    return AttendeeDetails(attendee.name, attendee.email or "", attendee.language, answers)
+
+
+def parse_details(event: Event, form: MultiDict) -> AttendeeDetails:
+    return AttendeeDetails(
+        name=form.get("name", ""),
+        email=form.get("email", ""),
+        language=form.get("language", "nb"),
+        answers=_answers(form, "", {q.id: q for q in event.questions}),
+    )
+
+
+def sessions_of(event: Event, attendee: Attendee) -> list[str]:
+    """The workshop form's value per time slot ("" = none) for the attendee's current choice."""
+    chosen = {c.session_id for c in attendee.session_choices}
+    return [next((str(s.id) for s in sessions if s.id in chosen), "") for _slot, sessions in slots_of(event)]
+
+
+def parse_sessions(event: Event, form: MultiDict) -> list[str]:
+    """The chosen workshop per time slot, "" for none (the form has one select per slot)."""
+    return [form.get(f"slot-{k}", "").strip() for k in range(len(slots_of(event)))]
+
+
+@dataclass
+class TransferForm:
+    name: str = ""
+    email: str = ""
+    language: str = "nb"
+    confirm: bool = False
+
+
+def parse_transfer(form: MultiDict) -> TransferForm:
+    return TransferForm(
+        name=form.get("name", ""),
+        email=form.get("email", ""),
+        language=form.get("language", "nb"),
+        confirm=form.get("confirm") == "yes",
+    )

@@ -649,11 +649,11 @@ def mark_refunded(order: Order, *, now: datetime) -> None:
 def cancel_order(order: Order, *, now: datetime, actor: User | None = None) -> None:
     """Cancels a pending order, or a paid order that cost nothing (paid orders with money are
     refunded instead). Frees the seats and offers them to the waiting list."""
-    if order.status == OrderStatus.PAID and order.total_ore > 0:
-        raise IllegalTransition(_l("A paid order is refunded, not cancelled."))
     event = order.event
     lock_event_for_sale(event)
     db.session.refresh(order)  # another transaction may have changed it before we got the lock
+    if order.status == OrderStatus.PAID and order.total_ore > 0:
+        raise IllegalTransition(_l("A paid order is refunded, not cancelled."))
     _transition(order, OrderStatus.CANCELLED, now=now)
     mail.queue_order_cancelled(order, now=now)
     db.session.flush()
@@ -843,7 +843,8 @@ def get_order_by_token(code: str, token: str) -> Order:
         .where(Order.code == code)
         .options(selectinload(Order.attendees).selectinload(Attendee.answers))
     )
-    if order is None or not secrets.compare_digest(order.manage_token, str(token)):
+    # Bytes: compare_digest refuses non-ASCII str, and a link may carry anything.
+    if order is None or not secrets.compare_digest(order.manage_token.encode(), str(token).encode()):
         raise NotFound(_l("No such order."))
     return order
 

@@ -1,15 +1,20 @@
-"""Registering for an event, joining its waiting list, and the buyer's order page."""
+"""Registering for an event, joining its waiting list, the buyer's order page and each
+attendee's own ticket page (both reached by private links)."""
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import base64
+
+from flask import Blueprint, Response, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from eventreg.core.clock import now
 from eventreg.core.errors import Conflict, SoldOut, ValidationError
 from eventreg.core.i18n import current_language
+from eventreg.core.links import public_url
 from eventreg.events.choices import choices_for
 from eventreg.events.models import Event
 from eventreg.events.services import (
+    attendee_questions,
     get_event,
     listed_ticket_types,
     order_questions,
@@ -17,14 +22,24 @@ from eventreg.events.services import (
     ticket_type_allowed,
 )
 from eventreg.extensions import db
-from eventreg.registration import services
+from eventreg.registration import self_service, services
 from eventreg.registration.capacity import compute_availability
 from eventreg.registration.forms import (
+    AttendeeDetails,
     RegistrationState,
+    TransferForm,
+    details_of,
     new_block,
+    parse_details,
     parse_registration,
+    parse_sessions,
+    parse_transfer,
+    sessions_of,
     shown_error_keys,
 )
+from eventreg.registration.models import Attendee, Order, OrderStatus
+from eventreg.tickets import documents
+from eventreg.tickets.services import ticket_qr
 
 bp = Blueprint("registration", __name__)
 
@@ -185,8 +200,258 @@ def join_waitlist(slug: str):
     return redirect(url_for("events.detail", slug=event.slug))
 
 
+# --- private links: the buyer's order page and each attendee's ticket page --------------------
+
+
+def _private(page, status: int = 200) -> Response:
+    """A page or file behind a private link: kept out of shared caches, and the link is not sent
+    to other sites in the Referer header."""
+    response = make_response(page, status)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _download(data: bytes, mimetype: str, filename: str) -> Response:
+    response = _private(data)
+    response.mimetype = mimetype
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _render_manage(order: Order, *, error=None, status: int = 200) -> Response:
+    refusal = self_service.changes_refusal(order, now=now())
+    refund = self_service.refund_needed(order)
+    return _private(
+        render_template(
+            "registration/manage.html",
+            order=order,
+            event=order.event,
+            refusal=refusal,
+            deadline=self_service.changes_deadline(order.event),
+            can_cancel=refusal is None and not refund,
+            refund_needed=refusal is None and refund,
+            message=error.message if error else None,
+        ),
+        status,
+    )
+
+
 @bp.route("/orders/<code>/<token>")
 def manage(code: str, token: str):
     """The buyer's private order page (the link in the confirmation email)."""
-    order = services.get_order_by_token(code, token)
-    return render_template("registration/manage.html", order=order, event=order.event)
+    return _render_manage(self_service.get_order_for_buyer(code, token))
+
+
+@bp.route("/orders/<code>/<token>/cancel", methods=["GET", "POST"])
+def cancel(code: str, token: str):
+    """GET: the confirm step; POST: the buyer cancels the whole order."""
+    order = self_service.get_order_for_buyer(code, token)
+    if request.method == "GET":
+        refusal = self_service.changes_refusal(order, now=now())
+        refund = refusal is None and self_service.refund_needed(order)
+        page = render_template(
+            "registration/cancel.html", order=order, event=order.event, refusal=refusal, refund_needed=refund
+        )
+        return _private(page, 409 if refusal or refund else 200)
+    try:
+        self_service.cancel_by_buyer(order, now=now())
+    except Conflict as err:
+        db.session.rollback()
+        return _render_manage(order, error=err, status=409)
+    db.session.commit()
+    flash(_("Your order is cancelled and the seats are free for others."), "success")
+    return redirect(url_for("registration.manage", code=order.code, token=order.manage_token))
+
+
+@bp.route("/orders/<code>/<token>/tickets.pdf")
+def order_tickets_pdf(code: str, token: str):
+    order = self_service.get_order_for_buyer(code, token)
+    self_service.check_tickets_issued(order)
+    data = documents.ticket_pdf(list(order.attendees), language=current_language(), now=now())
+    filename = f"{order.code}.pdf"
+    db.session.commit()  # the event's first ticket key may have been made for these QR codes
+    return _download(data, "application/pdf", filename)
+
+
+@bp.route("/orders/<code>/<token>/event.ics")
+def order_ics(code: str, token: str):
+    order = self_service.get_order_for_buyer(code, token)
+    return _calendar_file(order.event)
+
+
+def _calendar_file(event: Event) -> Response:
+    # The event's public page, never a private link: calendars are often shared.
+    url = public_url("events.detail", slug=event.slug)
+    data = documents.event_ics(event, language=current_language(), url=url)
+    return _download(data, "text/calendar", f"{event.slug}.ics")
+
+
+def _render_ticket(
+    attendee: Attendee,
+    *,
+    failed: str | None = None,
+    error=None,
+    status: int = 200,
+    details: AttendeeDetails | None = None,
+    sessions: list[str] | None = None,
+    transfer: TransferForm | None = None,
+) -> Response:
+    """The attendee's page; after a failed POST, `failed` names the form whose `error` is shown."""
+    order = attendee.order
+    event = order.event
+    at = now()
+    lang = current_language()
+    qr_image = None
+    if order.status == OrderStatus.PAID:
+        png = documents.qr_png(ticket_qr(attendee, now=at))
+        qr_image = "data:image/png;base64," + base64.b64encode(png).decode()
+        db.session.commit()  # the event's first ticket key may have been made just now
+    refusal = self_service.changes_refusal(order, now=at)
+    slots = slots_of(event)
+    page = render_template(
+        "registration/ticket.html",
+        attendee=attendee,
+        order=order,
+        event=event,
+        qr_image=qr_image,
+        order_status_word=services.ORDER_STATUS_WORDS[order.status],
+        refusal=refusal,
+        deadline=self_service.changes_deadline(event),
+        details=details or details_of(attendee),
+        questions=attendee_questions(event, attendee.ticket_type),
+        missing=self_service.missing_answers(attendee),
+        email_required=self_service.email_required(attendee),
+        choices=lambda q: choices_for(q, lang),
+        slots=slots,
+        chosen=sessions or sessions_of(event, attendee),
+        sessions_left=compute_availability(event, now=at).sessions if slots else {},
+        transfer=transfer or TransferForm(language=lang),
+        show_consent=bool(event.sponsors) or attendee.sponsor_consent,
+        failed=failed,
+        errors={k: [str(m) for m in v] for k, v in (error.fields if error else {}).items()},
+        message=error.message if error else None,
+    )
+    return _private(page, status)
+
+
+def _try(attendee: Attendee, failed: str, action, **shown) -> Response | None:
+    """Runs `action`; on a domain error rolls back and returns the page again with the error."""
+    try:
+        action()
+    except ValidationError as err:
+        db.session.rollback()
+        return _render_ticket(attendee, failed=failed, error=err, status=422, **shown)
+    except Conflict as err:  # changes closed, workshop full
+        db.session.rollback()
+        return _render_ticket(attendee, failed=failed, error=err, status=409, **shown)
+    return None
+
+
+@bp.route("/tickets/<token>")
+def ticket(token: str):
+    """An attendee's own page (the link in their ticket email; the buyer reaches it from the order
+    page): the ticket, their details and answers, workshops, transfer, sponsor consent."""
+    return _render_ticket(self_service.get_attendee_by_token(token))
+
+
+@bp.route("/tickets/<token>/details", methods=["POST"])
+def update_details(token: str):
+    attendee = self_service.get_attendee_by_token(token)
+    details = parse_details(attendee.order.event, request.form)
+
+    def action():
+        self_service.update_attendee(
+            attendee,
+            name=details.name,
+            email=details.email or None,
+            language=details.language,
+            answers=details.answers_for_service(),
+            now=now(),
+        )
+
+    if (page := _try(attendee, "details", action, details=details)) is not None:
+        return page
+    db.session.commit()
+    flash(_("Your details are saved."), "success")
+    return redirect(url_for("registration.ticket", token=token))
+
+
+@bp.route("/tickets/<token>/workshops", methods=["POST"])
+def change_workshops(token: str):
+    attendee = self_service.get_attendee_by_token(token)
+    chosen = parse_sessions(attendee.order.event, request.form)
+
+    def action():
+        self_service.change_sessions(attendee, [sid for sid in chosen if sid], now=now())
+
+    if (page := _try(attendee, "workshops", action, sessions=chosen)) is not None:
+        return page
+    db.session.commit()
+    flash(_("Your workshops are saved."), "success")
+    return redirect(url_for("registration.ticket", token=token))
+
+
+@bp.route("/tickets/<token>/transfer", methods=["POST"])
+def transfer(token: str):
+    attendee = self_service.get_attendee_by_token(token)
+    form = parse_transfer(request.form)
+    if not form.confirm:
+        error = ValidationError(
+            _("Please correct the marked fields."),
+            fields={"confirm": [_("Tick the box to confirm that the ticket goes to this person.")]},
+        )
+        return _render_ticket(attendee, failed="transfer", error=error, status=422, transfer=form)
+
+    def action():
+        self_service.transfer_ticket(
+            attendee, name=form.name, email=form.email or None, language=form.language, now=now()
+        )
+
+    if (page := _try(attendee, "transfer", action, transfer=form)) is not None:
+        return page
+    new_name, slug = attendee.name, attendee.order.event.slug
+    db.session.commit()
+    # Not to the ticket page: its new link belongs to the new holder alone.
+    flash(
+        _(
+            "The ticket now belongs to %(name)s. We have emailed them the ticket and their own link; "
+            "the link you used no longer works.",
+            name=new_name,
+        ),
+        "success",
+    )
+    return redirect(url_for("events.detail", slug=slug))
+
+
+@bp.route("/tickets/<token>/consent", methods=["POST"])
+def sponsor_consent(token: str):
+    attendee = self_service.get_attendee_by_token(token)
+    given = request.form.get("sponsor_consent") == "yes"
+
+    def action():
+        self_service.set_sponsor_consent(attendee, given, now=now(), via="attendee")
+
+    if (page := _try(attendee, "consent", action)) is not None:
+        return page
+    db.session.commit()
+    if given:
+        flash(_("Thank you. The sponsors may see your contact details."), "success")
+    else:
+        flash(_("The sponsors will not see your contact details."), "success")
+    return redirect(url_for("registration.ticket", token=token))
+
+
+@bp.route("/tickets/<token>/ticket.pdf")
+def ticket_pdf(token: str):
+    attendee = self_service.get_attendee_by_token(token)
+    self_service.check_tickets_issued(attendee.order)
+    data = documents.ticket_pdf([attendee], language=current_language(), now=now())
+    filename = f"ticket-{attendee.order.code}-{attendee.position + 1}.pdf"
+    db.session.commit()  # the event's first ticket key may have been made for this QR code
+    return _download(data, "application/pdf", filename)
+
+
+@bp.route("/tickets/<token>/event.ics")
+def ticket_ics(token: str):
+    return _calendar_file(self_service.get_attendee_by_token(token).order.event)
