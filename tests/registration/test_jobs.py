@@ -47,6 +47,7 @@ def start_celery_worker(database_url: str, **settings) -> subprocess.Popen:
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "CELERY_QUEUE": CELERY_QUEUE,
+        "MAIL_WORKER": "manual",  # mail the job queues stays in the test database
         **{k: str(v) for k, v in settings.items()},
     }
     return subprocess.Popen(
