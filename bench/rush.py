@@ -48,8 +48,9 @@ INSERT_ORDER = """
 """
 INSERT_ATTENDEE = """
     INSERT INTO attendee (order_id, event_id, ticket_type_id, position, name, email, language,
-                          price_ore, vat_rate)
-    VALUES (%(order)s, %(event)s, %(type)s, 0, 'Attendee', 'buyer@example.org', 'en', %(price)s, 25)
+                          price_ore, vat_rate, manage_token)
+    VALUES (%(order)s, %(event)s, %(type)s, 0, 'Attendee', 'buyer@example.org', 'en', %(price)s, 25,
+            gen_random_uuid()::text)
 """
 PAST_ORDERS = """
     INSERT INTO "order" (code, event_id, status, payment_method, buyer_name, buyer_email, buyer_language,
@@ -60,8 +61,9 @@ PAST_ORDERS = """
 """
 PAST_ATTENDEES = """
     INSERT INTO attendee (order_id, event_id, ticket_type_id, position, name, email, language,
-                          price_ore, vat_rate)
-    SELECT id, event_id, :type, 0, 'Attendee', 'buyer@example.org', 'en', total_ore, 25
+                          price_ore, vat_rate, manage_token)
+    SELECT id, event_id, :type, 0, 'Attendee', 'buyer@example.org', 'en', total_ore, 25,
+           gen_random_uuid()::text
     FROM "order" WHERE event_id = :event
 """
 
