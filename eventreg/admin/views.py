@@ -197,11 +197,13 @@ def mail_log(slug: str):
     event = _organised_event(slug)
     raw = request.args.get("status", "")
     status = MessageStatus(raw) if raw in set(MessageStatus) else None
+    counts = mail.count_messages(event)
     return render_template(
         "admin/mail.html",
         event=event,
         messages=mail.list_messages(event, status=status),
-        counts=mail.count_messages(event),
+        counts=counts,
+        failed=counts[MessageStatus.FAILED],
         status=status,
         statuses=list(MessageStatus),
     )

@@ -93,17 +93,7 @@ def queue_order_confirmation(order: Order, *, now: datetime) -> list[OutboxMessa
     db.session.flush()  # the order and attendees need their ids
     messages = []
     if order.buyer_email:
-        messages.append(
-            queue_message(
-                "confirmation",
-                to_email=order.buyer_email,
-                to_name=order.buyer_name,
-                language=order.buyer_language,
-                now=now,
-                event=order.event,
-                order=order,
-            )
-        )
+        messages.append(_queue_to_buyer("confirmation", order, now=now))
     for attendee in order.attendees:
         if attendee.email and not _same_person(attendee.email, order.buyer_email):
             messages.append(queue_ticket(attendee, now=now))
@@ -140,12 +130,11 @@ def queue_waitlist_offer(entry: WaitingListEntry, *, now: datetime) -> OutboxMes
     )
 
 
-def queue_hold_expired(order: Order, *, now: datetime) -> OutboxMessage | None:
-    """Tells the buyer that an unpaid order lapsed and its seats were given back."""
+def _queue_to_buyer(kind: str, order: Order, *, now: datetime) -> OutboxMessage | None:
     if not order.buyer_email:
-        return None
+        return None  # registered on someone's behalf without an address
     return queue_message(
-        "hold_expired",
+        kind,
         to_email=order.buyer_email,
         to_name=order.buyer_name,
         language=order.buyer_language,
@@ -153,20 +142,15 @@ def queue_hold_expired(order: Order, *, now: datetime) -> OutboxMessage | None:
         event=order.event,
         order=order,
     )
+
+
+def queue_hold_expired(order: Order, *, now: datetime) -> OutboxMessage | None:
+    """Tells the buyer that an unpaid order lapsed and its seats were given back."""
+    return _queue_to_buyer("hold_expired", order, now=now)
 
 
 def queue_order_cancelled(order: Order, *, now: datetime) -> OutboxMessage | None:
-    if not order.buyer_email:
-        return None
-    return queue_message(
-        "order_cancelled",
-        to_email=order.buyer_email,
-        to_name=order.buyer_name,
-        language=order.buyer_language,
-        now=now,
-        event=order.event,
-        order=order,
-    )
+    return _queue_to_buyer("order_cancelled", order, now=now)
 
 
 def queue_ticket_transferred(

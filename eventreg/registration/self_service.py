@@ -40,7 +40,6 @@ from eventreg.registration.services import (
     clean_language,
     clean_name,
     clean_sessions,
-    get_order_by_token,
 )
 
 MAX_TOKEN = 64  # Attendee.manage_token's column size; longer tokens cannot match
@@ -70,14 +69,6 @@ def get_attendee_by_token(token) -> Attendee:
     if attendee is None or not secrets.compare_digest(attendee.manage_token.encode(), token.encode()):
         raise NotFound(_l("No such ticket. The link may be old: a transferred ticket gets a new link."))
     return attendee
-
-
-def get_order_for_buyer(code, token) -> Order:
-    """The order behind the buyer's private link. Raises NotFound unless code and token match."""
-    token = str(token)
-    if not token.isascii():  # could never match; compare_digest refuses non-ASCII text
-        raise NotFound(_l("No such order."))
-    return get_order_by_token(str(code), token)
 
 
 def changes_deadline(event: Event) -> datetime:

@@ -240,13 +240,13 @@ def _render_manage(order: Order, *, error=None, status: int = 200) -> Response:
 @bp.route("/orders/<code>/<token>")
 def manage(code: str, token: str):
     """The buyer's private order page (the link in the confirmation email)."""
-    return _render_manage(self_service.get_order_for_buyer(code, token))
+    return _render_manage(services.get_order_by_token(code, token))
 
 
 @bp.route("/orders/<code>/<token>/cancel", methods=["GET", "POST"])
 def cancel(code: str, token: str):
     """GET: the confirm step; POST: the buyer cancels the whole order."""
-    order = self_service.get_order_for_buyer(code, token)
+    order = services.get_order_by_token(code, token)
     if request.method == "GET":
         refusal = self_service.changes_refusal(order, now=now())
         refund = refusal is None and self_service.refund_needed(order)
@@ -266,7 +266,7 @@ def cancel(code: str, token: str):
 
 @bp.route("/orders/<code>/<token>/tickets.pdf")
 def order_tickets_pdf(code: str, token: str):
-    order = self_service.get_order_for_buyer(code, token)
+    order = services.get_order_by_token(code, token)
     self_service.check_tickets_issued(order)
     data = documents.ticket_pdf(list(order.attendees), language=current_language(), now=now())
     filename = f"{order.code}.pdf"
@@ -276,7 +276,7 @@ def order_tickets_pdf(code: str, token: str):
 
 @bp.route("/orders/<code>/<token>/event.ics")
 def order_ics(code: str, token: str):
-    order = self_service.get_order_for_buyer(code, token)
+    order = services.get_order_by_token(code, token)
     return _calendar_file(order.event)
 
 
