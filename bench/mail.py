@@ -164,7 +164,7 @@ def migrate_and_create_orders(db_url: str, smtp_port: int, n: int) -> tuple[int,
     signing key (the first ticket would create it). Returns (event id, order ids)."""
     import flask_migrate
 
-    from eventreg.events.models import Event, EventStatus, Quota, TicketType
+    from eventreg.events.models import Event, EventStatus, Organiser, Quota, TicketType
     from eventreg.extensions import db
     from eventreg.tickets.services import signing_key
 
@@ -172,7 +172,9 @@ def migrate_and_create_orders(db_url: str, smtp_port: int, n: int) -> tuple[int,
     with app.app_context():
         flask_migrate.upgrade(directory=str(ROOT / "migrations"))
         quota = Quota(name="Seats", size=n)
+        organiser = Organiser(name="Bench")
         event = Event(
+            organiser=organiser,
             slug="mail",
             title={"nb": "Forum for sosialt entreprenørskap 2027", "en": "Social Enterprise Forum 2027"},
             venue="Oslo Kongressenter, Youngs gate 21, Oslo",

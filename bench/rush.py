@@ -98,7 +98,7 @@ def migrate_and_create_events(
     import flask_migrate
 
     from eventreg import create_app
-    from eventreg.events.models import Event, EventStatus, Quota, TicketType
+    from eventreg.events.models import Event, EventStatus, Organiser, Quota, TicketType
     from eventreg.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": db_url})
@@ -107,7 +107,9 @@ def migrate_and_create_events(
         flask_migrate.upgrade(directory=str(ROOT / "migrations"))
         for slug in ["past", "rush", *(f"baseline-{i}" for i in range(baseline_rounds))]:
             quota = Quota(name="All seats", size=seats)
+            organiser = Organiser(name="Bench")
             event = Event(
+                organiser=organiser,
                 slug=slug,
                 title={"nb": f"Rush {slug}", "en": f"Rush {slug}"},
                 starts_at=datetime(2027, 5, 27, 7, 0, tzinfo=UTC),

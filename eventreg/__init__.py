@@ -88,6 +88,7 @@ def _import_models() -> None:
     import eventreg.accounts.models  # noqa: F401
     import eventreg.events.models  # noqa: F401
     import eventreg.mail.models  # noqa: F401
+    import eventreg.payments.models  # noqa: F401
     import eventreg.registration.models  # noqa: F401
     import eventreg.tickets.models  # noqa: F401
 
@@ -98,10 +99,11 @@ def _register_blueprints(app: Flask) -> None:
     from eventreg.api.views import blp as api_blp
     from eventreg.events.views import bp as events_bp
     from eventreg.extensions import api, csrf
+    from eventreg.payments.views import bp as payments_bp
     from eventreg.registration.views import bp as registration_bp
     from eventreg.tickets.views import bp as tickets_bp
 
-    for bp in (events_bp, registration_bp, accounts_bp, admin_bp, tickets_bp):
+    for bp in (events_bp, registration_bp, accounts_bp, admin_bp, tickets_bp, payments_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_blp)  # the API authenticates with bearer tokens, never with cookies
     api.register_blueprint(api_blp, url_prefix="/api/v1")

@@ -61,7 +61,9 @@ def load_settings(overrides: dict | None = None) -> dict:
         "MAIL_WORKER": env("MAIL_WORKER", "thread"),
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY", ""),
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", ""),
-        "STRIPE_API_BASE": env("STRIPE_API_BASE", ""),
+        "STRIPE_API_BASE": env("STRIPE_API_BASE", ""),  # tests only: a local fake of the API
+        "STRIPE_MAX_RETRIES": _int("STRIPE_MAX_RETRIES", 2),
+        "STRIPE_TIMEOUT": _int("STRIPE_TIMEOUT", 20),  # seconds
         "DB_POOL_SIZE": _int("DB_POOL_SIZE", 10),
     }
     settings.update(overrides or {})

@@ -13,6 +13,7 @@ from eventreg.events.models import (
     Event,
     EventSession,
     EventStatus,
+    Organiser,
     Question,
     QuestionKind,
     QuestionScope,
@@ -249,8 +250,25 @@ def _network_group() -> Event:
     return event
 
 
+def _organiser() -> Organiser:
+    """The demo seller (a made-up organisation number and bank account with valid check digits)."""
+    organiser = db.session.scalar(sa.select(Organiser).order_by(Organiser.id))
+    if organiser is None:
+        organiser = Organiser(
+            name="Mikrofinans Norge",
+            org_number="997654323",
+            address="Storgata 10\n0155 Oslo",
+            email="post@demo.example.org",
+            bank_account="15031234562",
+            invoice_due_days=14,
+        )
+        db.session.add(organiser)
+    return organiser
+
+
 def seed_demo() -> list[tuple[str, str]]:
     """Creates what is missing of the demo and returns the staff logins (email, password)."""
+    organiser = _organiser()
     users = {}
     for email, name, password, admin, member in DEMO_USERS:
         users[email] = db.session.scalar(sa.select(User).where(User.email == email)) or create_user(
@@ -261,6 +279,7 @@ def seed_demo() -> list[tuple[str, str]]:
         existing = db.session.scalar(sa.select(Event).where(Event.slug == event.slug))
         if existing:
             continue
+        event.organiser = organiser
         db.session.add(event)
         db.session.flush()
         grant_event_role(users["organiser@demo.example.org"], event.id, EventRoleKind.ORGANISER)

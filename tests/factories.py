@@ -2,26 +2,43 @@
 
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
+
 from eventreg.accounts.models import EventRoleKind
 from eventreg.accounts.services import create_user, grant_event_role
 from eventreg.events.models import (
     Event,
     EventSession,
     EventStatus,
+    Organiser,
     Question,
     QuestionKind,
     Quota,
     TicketType,
 )
 from eventreg.extensions import db
+from eventreg.payments.invoices import InvoiceDetails
 from eventreg.registration.services import AttendeeData, OrderData
 
 NOW = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
 
 
+def make_organiser(name="Mikrofinans Norge", **kw) -> Organiser:
+    kw.setdefault("org_number", "997654323")
+    kw.setdefault("bank_account", "15031234562")
+    kw.setdefault("address", "Storgata 10\n0155 Oslo")
+    organiser = Organiser(name=name, **kw)
+    db.session.add(organiser)
+    db.session.flush()
+    return organiser
+
+
 def make_event(slug="forum", *, seats=10, prices=(100_00,), vat=25, **kw) -> Event:
-    """An event whose ticket types (one per price) share one quota of `seats`."""
+    """An event whose ticket types (one per price) share one quota of `seats`; its organiser is
+    the first one in the database (made when there is none)."""
     kw.setdefault("status", EventStatus.PUBLISHED)
+    if "organiser" not in kw:
+        kw["organiser"] = db.session.scalar(sa.select(Organiser).order_by(Organiser.id)) or make_organiser()
     event = Event(
         slug=slug,
         title={"nb": f"Forum {slug}", "en": f"Forum {slug}"},
@@ -79,4 +96,14 @@ def order_data(event, n=1, *, ticket_type=None, names=None, **kw) -> OrderData:
     ]
     kw.setdefault("buyer_name", "Buyer")
     kw.setdefault("buyer_email", "buyer@example.org")
+    if kw.get("payment_method") == "invoice":
+        kw.setdefault("invoice", invoice_details())
     return OrderData(attendees=attendees, **kw)
+
+
+def invoice_details(**kw) -> InvoiceDetails:
+    """A valid organisation (the organisation number's check digit is right)."""
+    kw.setdefault("org_number", "923609016")
+    kw.setdefault("org_name", "Kommune-Kari AS")
+    kw.setdefault("address", "Postboks 1\n0101 Oslo")
+    return InvoiceDetails(**kw)

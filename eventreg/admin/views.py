@@ -19,7 +19,9 @@ from eventreg.events.services import get_event, list_events_by_ids
 from eventreg.extensions import db, login_manager
 from eventreg.mail import services as mail
 from eventreg.mail.models import MessageStatus
+from eventreg.payments.invoices import InvoiceDetails
 from eventreg.registration.capacity import compute_availability
+from eventreg.registration.forms import INVOICE_FIELDS, parse_invoice_details
 from eventreg.registration.services import (
     AttendeeData,
     IllegalTransition,
@@ -89,6 +91,7 @@ class _OnBehalf:
     language: str = "nb"
     payment_method: str = "invoice"
     rows: list[_Row] = field(default_factory=list)
+    invoice: InvoiceDetails = field(default_factory=InvoiceDetails)
 
 
 def _parse_on_behalf(form, n_rows: int) -> _OnBehalf:
@@ -98,6 +101,7 @@ def _parse_on_behalf(form, n_rows: int) -> _OnBehalf:
         language=form.get("language", "nb"),
         payment_method=form.get("payment_method", "invoice"),
         rows=[r for r in rows if r.name.strip() or r.email.strip()],  # blank rows are unused rows
+        invoice=parse_invoice_details(form),
     )
 
 
@@ -129,6 +133,7 @@ def register_on_behalf(slug: str):
             for r in state.rows
         ],
         payment_method=state.payment_method,
+        invoice=state.invoice if state.payment_method == "invoice" else None,
     )
     try:
         order = create_order(event, data, now=now(), actor=current_user, on_behalf=True)
@@ -155,9 +160,11 @@ def _render_on_behalf(event: Event, state: _OnBehalf, *, error=None, status=200)
     while len(state.rows) < min(DEFAULT_ROWS, event.max_attendees_per_order):
         state.rows.append(_Row())
     errors = {k: [str(m) for m in v] for k, v in (error.fields if error else {}).items()}
-    shown = {"payment_method", "attendees"} | {
-        f"attendees.{i}.{f}" for i in range(len(state.rows)) for f in ("name", "email")
-    }
+    shown = (
+        {"payment_method", "attendees"}
+        | {f"invoice.{f}" for f in INVOICE_FIELDS}
+        | {f"attendees.{i}.{f}" for i in range(len(state.rows)) for f in ("name", "email")}
+    )
     return (
         render_template(
             "admin/register.html",

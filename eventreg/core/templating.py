@@ -4,6 +4,7 @@ from flask_babel import format_date, format_datetime, format_time
 
 from eventreg.core.i18n import LANGUAGES, current_language, localized
 from eventreg.core.money import format_money
+from eventreg.payments.norway import format_bank_account
 
 
 def when(dt, fmt: str = "medium") -> str:
@@ -13,6 +14,8 @@ def when(dt, fmt: str = "medium") -> str:
         return ""
     if fmt == "short":
         return format_datetime(dt, "short")
+    if fmt == "date":
+        return format_date(dt, "long")
     return f"{format_date(dt, 'long')}, {format_time(dt, 'short')}"
 
 
@@ -22,6 +25,7 @@ def register_template_helpers(app) -> None:
     )
     app.jinja_env.filters["localized"] = localized
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["bank_account"] = format_bank_account
 
     @app.context_processor
     def _globals():

@@ -46,9 +46,31 @@ class QuestionScope(enum.StrEnum):
     ORDER = "order"  # asked once per order (e.g. the caseworker's organisation)
 
 
+class Organiser(Base):
+    """The seller: the organisation that issues invoices and receipts for its events. Its sales
+    documents share one gapless number series, kept in `next_document_number`."""
+
+    __tablename__ = "organiser"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    org_number: Mapped[str] = mapped_column(sa.String(9), default="")
+    vat_registered: Mapped[bool] = mapped_column(default=False)  # "Foretaksregisteret MVA"
+    address: Mapped[str] = mapped_column(sa.Text, default="")  # several lines
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    bank_account: Mapped[str] = mapped_column(sa.String(11), default="")  # 11 digits
+    invoice_due_days: Mapped[int] = mapped_column(default=14)
+    next_document_number: Mapped[int] = mapped_column(default=1)
+
+
 class Event(Base):
     __tablename__ = "event"
-    __table_args__ = (sa.CheckConstraint("total_capacity >= 0", name="total_capacity"),)
+    __table_args__ = (
+        sa.CheckConstraint("total_capacity >= 0", name="total_capacity"),
+        sa.CheckConstraint(
+            "cancellation_refund_percent BETWEEN 0 AND 100", name="cancellation_refund_percent"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
@@ -72,7 +94,11 @@ class Event(Base):
     total_capacity: Mapped[int | None] = mapped_column()
     max_attendees_per_order: Mapped[int] = mapped_column(default=20)
     hold_minutes: Mapped[int] = mapped_column(default=30)
-    invoice_hold_days: Mapped[int] = mapped_column(default=14)
+    # Who sells the tickets: the seller on invoices and receipts.
+    organiser_id: Mapped[int] = mapped_column(sa.ForeignKey("organiser.id", ondelete="RESTRICT"), index=True)
+    # The event's cancellation rule: the share of the price given back when a buyer cancels a paid
+    # order themselves before the self-service deadline (0: no refund; they may still cancel).
+    cancellation_refund_percent: Mapped[int] = mapped_column(default=100, server_default="100")
     waitlist_enabled: Mapped[bool] = mapped_column(default=True)
     waitlist_offer_hours: Mapped[int] = mapped_column(default=24)
     # Attendees may change their details, workshops and transfer tickets until then (None: the start).
@@ -98,6 +124,7 @@ class Event(Base):
         cascade="all, delete-orphan",
     )
     sponsors: Mapped[list["Sponsor"]] = relationship(back_populates="event", cascade="all, delete-orphan")
+    organiser: Mapped[Organiser] = relationship()
 
     @property
     def name(self) -> str:

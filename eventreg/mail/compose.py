@@ -69,6 +69,14 @@ def subject_for(kind: str, *, event: Event | None, order: Order | None, context:
             return _("Order %(code)s for %(event)s is cancelled", code=order.code, event=title)
         case "ticket_transferred":
             return _("Your ticket for %(event)s was transferred", event=title)
+        case "invoice":
+            return _("Invoice %(number)d for %(event)s", number=context["number"], event=title)
+        case "invoice_reminder":
+            return _(
+                "Reminder: invoice %(number)d for %(event)s is due", number=context["number"], event=title
+            )
+        case "refund":
+            return _("Refund for order %(code)s (%(event)s)", code=order.code, event=title)
     raise ValueError(f"unknown mail kind {kind!r}")
 
 
@@ -128,14 +136,14 @@ def _confirmation(message: OutboxMessage) -> Parts:
         "order": order,
         "manage_url": public_url("registration.manage", code=order.code, token=order.manage_token),
     }
-    attachments = _tickets(list(order.attendees), message.language) + [_ics(order.event, message.language)]
+    attachments = _tickets(order.active_attendees, message.language) + [_ics(order.event, message.language)]
     return Parts(context, attachments)
 
 
 def _ticket(message: OutboxMessage) -> Parts:
     order = _order(message)
     attendee = db.session.get(Attendee, message.attendee_id) if message.attendee_id else None
-    if attendee is None or order.status != OrderStatus.PAID:
+    if attendee is None or order.status != OrderStatus.PAID or attendee.cancelled_at is not None:
         raise Superseded("the ticket is no longer valid")
     if attendee.ticket_version != message.context.get("ticket_version", attendee.ticket_version):
         # Transferred or revoked since: the recipient must not get the current holder's QR.
@@ -167,7 +175,51 @@ def _about_order(message: OutboxMessage) -> Parts:
     return Parts({**_event_facts(order.event, message.language), "order": order, "context": message.context})
 
 
+def _document_attachment(doc) -> Attachment:
+    from eventreg.payments.documents import document_pdf
+    from eventreg.payments.views import document_filename
+
+    return Attachment(document_filename(doc), "application/pdf", document_pdf(doc))
+
+
+def _invoice(message: OutboxMessage) -> Parts:
+    from eventreg.payments.invoices import amount_due
+    from eventreg.payments.models import DocumentStatus, SalesDocument
+
+    order = _order(message)
+    doc = db.session.get(SalesDocument, message.context["document_id"])
+    if message.kind == "invoice_reminder" and doc.status != DocumentStatus.OPEN:
+        raise Superseded("the invoice is settled")
+    context = {
+        **_event_facts(order.event, message.language),
+        "order": order,
+        "doc": doc,
+        "amount_due": amount_due(doc),
+        "manage_url": public_url("registration.manage", code=order.code, token=order.manage_token),
+    }
+    return Parts(context, [_document_attachment(doc)])
+
+
+def _refund(message: OutboxMessage) -> Parts:
+    from eventreg.payments.models import Refund
+
+    order = _order(message)
+    refund = db.session.get(Refund, message.context["refund_id"])
+    context = {
+        **_event_facts(order.event, message.language),
+        "order": order,
+        "refund": refund,
+        "cancelled": [a for a in order.attendees if a.id in refund.attendee_ids],
+        "manage_url": public_url("registration.manage", code=order.code, token=order.manage_token),
+    }
+    attachments = [_document_attachment(refund.credit_note)] if refund.credit_note else []
+    return Parts(context, attachments)
+
+
 BUILDERS: dict[str, Callable[[OutboxMessage], Parts]] = {
+    "invoice": _invoice,
+    "invoice_reminder": _invoice,
+    "refund": _refund,
     "confirmation": _confirmation,
     "ticket": _ticket,
     "waitlist_offer": _waitlist_offer,

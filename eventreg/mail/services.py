@@ -130,7 +130,9 @@ def queue_waitlist_offer(entry: WaitingListEntry, *, now: datetime) -> OutboxMes
     )
 
 
-def _queue_to_buyer(kind: str, order: Order, *, now: datetime) -> OutboxMessage | None:
+def _queue_to_buyer(
+    kind: str, order: Order, *, now: datetime, context: dict | None = None
+) -> OutboxMessage | None:
     if not order.buyer_email:
         return None  # registered on someone's behalf without an address
     return queue_message(
@@ -141,6 +143,7 @@ def _queue_to_buyer(kind: str, order: Order, *, now: datetime) -> OutboxMessage 
         now=now,
         event=order.event,
         order=order,
+        context=context,
     )
 
 
@@ -176,6 +179,30 @@ def queue_ticket_transferred(
     if attendee.email:
         messages.append(queue_ticket(attendee, now=now))
     return messages
+
+
+def queue_document(doc, kind: str, *, now: datetime) -> OutboxMessage | None:
+    """An invoice (`invoice`) or its reminder (`invoice_reminder`) with the PDF, to the buyer."""
+    order = doc.order
+    email = doc.buyer.get("email") or order.buyer_email
+    if not email:
+        return None  # registered on someone's behalf: the organiser hands the invoice over
+    return queue_message(
+        kind,
+        to_email=email,
+        to_name=order.buyer_name,
+        language=doc.language,
+        now=now,
+        event=order.event,
+        order=order,
+        context={"document_id": doc.id, "number": doc.number},
+    )
+
+
+def queue_refund_notice(refund, *, now: datetime) -> OutboxMessage | None:
+    """Tells the buyer what was refunded and which tickets stopped working."""
+    db.session.flush()
+    return _queue_to_buyer("refund", refund.order, now=now, context={"refund_id": refund.id})
 
 
 # --- the organiser's view -------------------------------------------------------------------

@@ -34,13 +34,17 @@ def lock_event_for_sale(event: Event) -> None:
 
 
 def holds_seats(now: datetime):
-    """Orders whose attendees occupy seats: paid ones, and pending ones whose hold has not run out.
+    """Attendees (joined with their orders) who occupy seats: those of paid orders, and of pending
+    ones whose hold has not run out, except single tickets refunded out of an order.
 
     Checking the deadline here (not only the status) gives expired holds back at once, even
     before the periodic job has marked them expired."""
-    return sa.or_(
-        Order.status == OrderStatus.PAID,
-        sa.and_(Order.status == OrderStatus.PENDING, Order.expires_at > now),
+    return sa.and_(
+        Attendee.cancelled_at.is_(None),
+        sa.or_(
+            Order.status == OrderStatus.PAID,
+            sa.and_(Order.status == OrderStatus.PENDING, Order.expires_at > now),
+        ),
     )
 
 

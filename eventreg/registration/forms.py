@@ -15,8 +15,11 @@ from werkzeug.datastructures import MultiDict
 
 from eventreg.events.models import Event, Question, QuestionKind, TicketType
 from eventreg.events.services import attendee_questions, order_questions, slots_of
+from eventreg.payments.invoices import InvoiceDetails
 from eventreg.registration.models import Attendee
 from eventreg.registration.services import AttendeeData, OrderData
+
+INVOICE_FIELDS = ("org_number", "org_name", "address", "reference")
 
 MAX_BLOCKS = 100  # the services refuse more than max_attendees_per_order; this only bounds parsing
 _BLOCK = re.compile(r"^a-(\d{1,4})-tt$")
@@ -48,6 +51,7 @@ class RegistrationState:
     voucher_code: str = ""
     payment_method: str = "card"
     waitlist_token: str = ""
+    invoice: InvoiceDetails = field(default_factory=InvoiceDetails)
 
     def to_order_data(self, event: Event) -> OrderData:
         slot_sessions = slots_of(event)
@@ -70,6 +74,7 @@ class RegistrationState:
             voucher_code=self.voucher_code or None,
             payment_method=self.payment_method,
             waitlist_token=self.waitlist_token or None,
+            invoice=self.invoice if self.payment_method == "invoice" else None,
         )
 
 
@@ -134,12 +139,19 @@ def parse_registration(event: Event, form: MultiDict) -> RegistrationState:
         voucher_code=form.get("voucher_code", "").strip(),
         payment_method=form.get("payment_method", "card"),
         waitlist_token=form.get("waitlist_token", ""),
+        invoice=parse_invoice_details(form),
     )
+
+
+def parse_invoice_details(form: MultiDict) -> InvoiceDetails:
+    """The invoice fields of a form (`invoice-org_number`, …), as typed."""
+    return InvoiceDetails(**{f: form.get(f"invoice-{f}", "") for f in INVOICE_FIELDS})
 
 
 def shown_error_keys(event: Event, state: RegistrationState) -> set[str]:
     """The service error keys the form shows next to a field; the others go in the summary."""
     keys = {"buyer.name", "buyer.email", "buyer.language", "voucher_code", "payment_method"}
+    keys |= {f"invoice.{f}" for f in INVOICE_FIELDS}
     keys |= {f"answers.{q.id}" for q in order_questions(event)}
     for b in state.attendees:
         p = f"attendees.{b.index}."

@@ -104,6 +104,11 @@ class Order(Base):
     def vat_ore(self) -> int:
         return sum(vat_included(a.price_ore, a.vat_rate) for a in self.attendees)
 
+    @property
+    def active_attendees(self) -> list["Attendee"]:
+        """The attendees whose tickets stand (not refunded on their own)."""
+        return [a for a in self.attendees if a.cancelled_at is None]
+
 
 class Attendee(Base):
     """One person with one ticket in an order."""
@@ -130,6 +135,8 @@ class Attendee(Base):
     ticket_version: Mapped[int] = mapped_column(default=1, server_default="1")
     # The attendee's own private link (their ticket, details, consent); replaced on transfer.
     manage_token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_token)
+    # Set when this one ticket was refunded or cancelled while the rest of its order stands.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # May sponsors see this attendee's contact details? Only an explicit yes counts; see ConsentRecord.
     sponsor_consent: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 

@@ -312,8 +312,11 @@ def set_sponsor_consent(attendee: Attendee, given: bool, *, now: datetime, via: 
 # --- the buyer cancels ----------------------------------------------------------------------
 
 
-def check_tickets_issued(order: Order) -> None:
-    """Tickets (QR codes, PDFs) exist only for paid orders. Raises Conflict (`not_paid`)."""
+def check_tickets_issued(order: Order, attendee: Attendee | None = None) -> None:
+    """Tickets (QR codes, PDFs) exist only for paid orders, and not for a ticket refunded on its
+    own. Raises Conflict (`not_paid`, `ticket_refunded`)."""
+    if attendee is not None and attendee.cancelled_at is not None:
+        raise Conflict(_l("This ticket was refunded and is no longer valid."), code="ticket_refunded")
     if order.status != OrderStatus.PAID:
         raise Conflict(
             _l(
@@ -325,27 +328,39 @@ def check_tickets_issued(order: Order) -> None:
 
 
 def refund_needed(order: Order) -> bool:
-    """Whether cancelling the order would mean paying money back (the organiser's job)."""
+    """Whether cancelling the order means paying money back (by the event's cancellation rule)."""
     return order.status == OrderStatus.PAID and order.total_ore > 0
+
+
+def cancel_refund_ore(order: Order) -> int:
+    """What the buyer gets back for cancelling now, by the event's rule."""
+    from eventreg.payments.services import plan_refund
+
+    return plan_refund(order, None, percent=order.event.cancellation_refund_percent).amount_ore
 
 
 def cancel_by_buyer(order: Order, *, now: datetime) -> None:
     """The buyer cancels their whole order through the order link, while changes are allowed.
-    Pending orders and paid orders that cost nothing are cancelled by `cancel_order` (which frees
-    the seats, offers them to the waiting list and queues the email to the buyer).
+    Pending orders and free ones are cancelled by `cancel_order`; a paid order is refunded by
+    the event's rule (`cancellation_refund_percent` of the price; its tickets stop working at
+    once). Both free the seats for the waiting list and email the buyer. Raises Conflict
+    (`changes_closed`), and IllegalTransition when the order changed state meanwhile. The caller
+    commits, then calls payments.execute_pending_refunds."""
+    from eventreg.payments.services import refund_order
 
-    A paid order with money is NOT cancelled here: refunds are handled by the organiser (moving
-    money back is the payments area's business, not self-service), so it raises Conflict
-    (`refund_needed`). Also raises Conflict (`changes_closed`), and IllegalTransition when the
-    order changed state meanwhile."""
     check_changes_allowed(order, now=now)
     _lock_for_change(order, now=now)  # read the status again: a payment may have come in
     if refund_needed(order):
-        raise Conflict(
-            _l(
-                "This order is paid, so it cannot be cancelled here. Refunds are handled by the "
-                "organiser: please contact them."
-            ),
-            code="refund_needed",
+        reason = _l(
+            "Cancelled by the buyer (%(n)d %% refunded by the event's rule).",
+            n=order.event.cancellation_refund_percent,
         )
+        refund_order(
+            order,
+            attendee_ids=None,
+            now=now,
+            reason=str(reason),
+            percent=order.event.cancellation_refund_percent,
+        )
+        return
     cancel_order(order, now=now)

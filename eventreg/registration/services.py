@@ -41,6 +41,7 @@ from eventreg.events.models import (
 from eventreg.events.services import attendee_questions, order_questions, sales_state, ticket_type_allowed
 from eventreg.extensions import db
 from eventreg.mail import services as mail
+from eventreg.payments import invoices
 from eventreg.registration.capacity import (
     Availability,
     compute_availability,
@@ -89,6 +90,7 @@ class OrderData:
     voucher_code: str | None = None
     payment_method: str = "card"
     waitlist_token: str | None = None
+    invoice: Any = None  # payments.invoices.InvoiceDetails when paying by invoice
 
 
 _FIX_FIELDS = _l("Please correct the marked fields.")
@@ -434,10 +436,13 @@ def create_order(
 
     total = sum(a.price_ore for a in attendees)
     method = data.payment_method
+    invoice_details = None
     if total == 0:
         method = PaymentMethod.FREE
     elif method not in (PaymentMethod.CARD, PaymentMethod.INVOICE):
         errors.add("payment_method", _l("Choose card or invoice."))
+    elif method == PaymentMethod.INVOICE:
+        invoice_details = invoices.clean_invoice_details(data.invoice, errors.add)
     errors.raise_if_any()
 
     # Everything above only read; from here on the event is locked until the caller commits.
@@ -467,15 +472,18 @@ def create_order(
         created_at=now,
         attendees=attendees,
     )
-    if method == PaymentMethod.INVOICE:
-        order.expires_at = now + timedelta(days=event.invoice_hold_days)
-    else:
-        order.expires_at = now + timedelta(minutes=event.hold_minutes)
+    order.expires_at = now + timedelta(minutes=event.hold_minutes)
     for answer in order_answers + [a for attendee in attendees for a in attendee.answers]:
         answer.order = order
     db.session.add(order)
     db.session.add_all(order_answers)
     if total == 0:
+        mark_paid(order, now=now)
+    elif invoice_details is not None:
+        # A registration paid by invoice is binding: the seats are the buyer's at once and the
+        # invoice (due in the organiser's payment term) is the claim on the money.
+        db.session.flush()
+        invoices.issue_invoice(order, invoice_details, now=now)
         mark_paid(order, now=now)
     db.session.flush()
     if entry:
@@ -638,6 +646,17 @@ def mark_paid(order: Order, *, now: datetime) -> None:
     """pending → paid, and the confirmation with the tickets goes into the outbox in the same
     transaction. Raises IllegalTransition for any other state."""
     _transition(order, OrderStatus.PAID, now=now)
+    mail.queue_order_confirmation(order, now=now)
+
+
+def revive_late_payment(order: Order, *, now: datetime) -> None:
+    """expired → paid, for a card payment that arrived after the hold ran out. The caller has
+    checked under the sale lock that the seats are still free."""
+    if order.status != OrderStatus.EXPIRED:
+        raise IllegalTransition(_l("Only an expired order can be revived by a late payment."))
+    order.status = OrderStatus.PAID
+    order.paid_at, order.closed_at, order.expires_at = now, None, None
+    forget_count(order.event_id)
     mail.queue_order_confirmation(order, now=now)
 
 

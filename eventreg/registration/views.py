@@ -22,6 +22,7 @@ from eventreg.events.services import (
     ticket_type_allowed,
 )
 from eventreg.extensions import db
+from eventreg.payments import services as payments
 from eventreg.registration import self_service, services
 from eventreg.registration.capacity import compute_availability
 from eventreg.registration.forms import (
@@ -220,8 +221,8 @@ def _download(data: bytes, mimetype: str, filename: str) -> Response:
 
 
 def _render_manage(order: Order, *, error=None, status: int = 200) -> Response:
-    refusal = self_service.changes_refusal(order, now=now())
-    refund = self_service.refund_needed(order)
+    at = now()
+    refusal = self_service.changes_refusal(order, now=at)
     return _private(
         render_template(
             "registration/manage.html",
@@ -229,9 +230,9 @@ def _render_manage(order: Order, *, error=None, status: int = 200) -> Response:
             event=order.event,
             refusal=refusal,
             deadline=self_service.changes_deadline(order.event),
-            can_cancel=refusal is None and not refund,
-            refund_needed=refusal is None and refund,
+            can_cancel=refusal is None,
             message=error.message if error else None,
+            **payments.payment_facts(order, now=at),
         ),
         status,
     )
@@ -251,16 +252,28 @@ def cancel(code: str, token: str):
         refusal = self_service.changes_refusal(order, now=now())
         refund = refusal is None and self_service.refund_needed(order)
         page = render_template(
-            "registration/cancel.html", order=order, event=order.event, refusal=refusal, refund_needed=refund
+            "registration/cancel.html",
+            order=order,
+            event=order.event,
+            refusal=refusal,
+            refund_needed=refund,
+            refund_ore=self_service.cancel_refund_ore(order) if refund else 0,
         )
-        return _private(page, 409 if refusal or refund else 200)
+        return _private(page, 409 if refusal else 200)
+    refund = self_service.refund_needed(order)
     try:
         self_service.cancel_by_buyer(order, now=now())
     except Conflict as err:
         db.session.rollback()
         return _render_manage(order, error=err, status=409)
     db.session.commit()
-    flash(_("Your order is cancelled and the seats are free for others."), "success")
+    if refund:
+        payments.execute_pending_refunds(now=now())
+        flash(
+            _("Your order is cancelled; the refund is on its way and you get an email about it."), "success"
+        )
+    else:
+        flash(_("Your order is cancelled and the seats are free for others."), "success")
     return redirect(url_for("registration.manage", code=order.code, token=order.manage_token))
 
 
@@ -268,7 +281,7 @@ def cancel(code: str, token: str):
 def order_tickets_pdf(code: str, token: str):
     order = services.get_order_by_token(code, token)
     self_service.check_tickets_issued(order)
-    data = documents.ticket_pdf(list(order.attendees), language=current_language(), now=now())
+    data = documents.ticket_pdf(order.active_attendees, language=current_language(), now=now())
     filename = f"{order.code}.pdf"
     db.session.commit()  # the event's first ticket key may have been made for these QR codes
     return _download(data, "application/pdf", filename)
@@ -445,7 +458,7 @@ def sponsor_consent(token: str):
 @bp.route("/tickets/<token>/ticket.pdf")
 def ticket_pdf(token: str):
     attendee = self_service.get_attendee_by_token(token)
-    self_service.check_tickets_issued(attendee.order)
+    self_service.check_tickets_issued(attendee.order, attendee)
     data = documents.ticket_pdf([attendee], language=current_language(), now=now())
     filename = f"ticket-{attendee.order.code}-{attendee.position + 1}.pdf"
     db.session.commit()  # the event's first ticket key may have been made for this QR code

@@ -254,7 +254,7 @@ def _check_language(language: str) -> None:
 _fonts = threading.local()
 
 
-def _pdf(html: str) -> bytes:
+def html_to_pdf(html: str) -> bytes:
     from weasyprint import HTML  # imported when first needed: the import alone takes 0.6 s
     from weasyprint.text.fonts import FontConfiguration
 
@@ -295,7 +295,7 @@ def ticket_pdf(attendees: list[Attendee], *, language: str, now: datetime) -> by
         html = render_template(
             "tickets/ticket_pdf.html", pages=pages, language=language, dir=text_dir, fonts=FONT_STACK
         )
-    return _pdf(html)
+    return html_to_pdf(html)
 
 
 # --- calendar ---------------------------------------------------------------------------------
@@ -471,6 +471,7 @@ def paid_attendees(event: Event) -> list[Attendee]:
         sa.select(Attendee)
         .join(Order, Attendee.order_id == Order.id)
         .where(Attendee.event_id == event.id, Order.event_id == event.id, Order.status == OrderStatus.PAID)
+        .where(Attendee.cancelled_at.is_(None))
     )
     return _by_name(db.session.scalars(_with_badge_details(query)))
 
@@ -569,4 +570,4 @@ def badges_pdf(attendees: list[Attendee], *, layout: str, language: str, now: da
             dir=text_dir,
             fonts=FONT_STACK,
         )
-    return _pdf(html)
+    return html_to_pdf(html)

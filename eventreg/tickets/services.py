@@ -96,4 +96,6 @@ def check_ticket(event: Event, qr: str) -> Attendee:
     if attendee is None or attendee.event_id != event.id:
         raise InvalidTicket("revoked")  # signed by us, but the attendee is gone
     check_version(claim, attendee.ticket_version)
+    if attendee.cancelled_at is not None:
+        raise InvalidTicket("revoked")  # refunded on its own; its order stands
     return attendee

@@ -77,7 +77,7 @@ def paid_order(event, *, buyer_language="en"):
         buyer_name="Kari Nordmann",
         buyer_email="buyer@example.org",
         buyer_language=buyer_language,
-        payment_method="invoice",
+        payment_method="card",
         attendees=[
             AttendeeData(name=n, email=e, language=lang, ticket_type_id=tt.id)
             for n, e, lang in zip(NAMES, emails, languages, strict=True)

@@ -23,7 +23,7 @@ from tests.factories import NOW, make_event, order_data
 
 
 def pending_order(event, n=1, *, email="buyer@example.org", **kw):
-    data = order_data(event, n=n, payment_method="invoice", **kw)
+    data = order_data(event, n=n, payment_method="card", **kw)
     data.buyer_email = email
     return create_order(event, data, now=NOW)
 

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from eventreg.core.errors import Conflict, NotFound, SoldOut, ValidationError
 from eventreg.events.models import EventStatus, Quota
 from eventreg.extensions import db
+from eventreg.payments.invoices import order_documents
+from eventreg.payments.models import DocumentKind
 from eventreg.registration.capacity import compute_availability
 from eventreg.registration.models import Answer, Attendee, Order, OrderStatus, PaymentMethod
 from eventreg.registration.services import (
@@ -48,10 +50,13 @@ def test_a_free_order_is_paid_at_once(ctx):
     assert order.paid_at == NOW and order.expires_at is None
 
 
-def test_invoice_orders_are_held_for_the_invoice_period(ctx):
+def test_invoice_orders_are_confirmed_at_once_with_an_invoice_due_in_the_payment_term(ctx):
     event = make_event()
     order = create_order(event, order_data(event, payment_method="invoice"), now=NOW)
-    assert order.expires_at == NOW + timedelta(days=14)
+    assert order.status == OrderStatus.PAID and order.expires_at is None
+    (invoice,) = order_documents(order)
+    assert invoice.kind == DocumentKind.INVOICE and invoice.total_ore == order.total_ore
+    assert invoice.due_at == NOW + timedelta(days=14)
 
 
 def test_ticket_types_sharing_a_quota_cannot_together_exceed_it(ctx):

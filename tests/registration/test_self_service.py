@@ -13,6 +13,8 @@ from eventreg.core.errors import Conflict, NotFound, SoldOut, ValidationError
 from eventreg.events.models import QuestionKind, Sponsor
 from eventreg.extensions import db
 from eventreg.mail.models import OutboxMessage
+from eventreg.payments.invoices import amount_due, order_documents
+from eventreg.payments.models import DocumentKind
 from eventreg.registration import self_service
 from eventreg.registration.capacity import compute_availability
 from eventreg.registration.models import Answer, AttendeeSession, ConsentRecord, OrderStatus
@@ -471,12 +473,19 @@ def test_the_buyer_cancels_a_free_order(free):
     assert order.status == OrderStatus.CANCELLED
 
 
-def test_a_paid_order_with_money_needs_a_refund_from_the_organiser(paid):
-    _event, order = paid
-    with pytest.raises(Conflict) as err:
-        cancel_by_buyer(order, now=NOW)
-    assert err.value.code == "refund_needed"
-    assert order.status == OrderStatus.PAID
+def test_a_buyer_cancelling_an_invoiced_order_gets_the_event_rules_share_as_a_credit_note(ctx):
+    event = make_event(prices=(100_00,), cancellation_refund_percent=50)
+    order = create_order(event, order_data(event, 2, payment_method="invoice"), now=NOW)
+    qr = ticket_qr(order.attendees[0], now=NOW)
+    assert self_service.cancel_refund_ore(order) == 100_00
+    cancel_by_buyer(order, now=NOW)
+    assert order.status == OrderStatus.REFUNDED
+    invoice, note = order_documents(order)
+    assert note.kind == DocumentKind.CREDIT_NOTE and note.credits_id == invoice.id
+    assert note.total_ore == 100_00 and amount_due(invoice) == 100_00  # half the 200 kr is still owed
+    with pytest.raises(InvalidTicket):
+        check_ticket(event, qr)
+    assert compute_availability(event, now=NOW).ticket_type_left(event.ticket_types[0].id) == 10
 
 
 def test_a_cancelled_order_cannot_be_cancelled_again(free):

@@ -65,6 +65,9 @@ def test_a_group_of_two_registers_for_the_conference(page, live_server, demo):
     first.locator("select[name='a-0-slot-0']").select_option(index=1)
     first.get_by_label("Vegan").check()
     page.get_by_label("Invoice (for organisations)").check()
+    page.get_by_label("Organisation number").fill("923 609 016")
+    page.get_by_label("Organisation name").fill("Nordic Social Ventures AS")
+    page.get_by_label("Invoice address").fill("Storgata 10\n0155 Oslo")
     shot("register-filled-en")
 
     page.get_by_role("button", name="Register", exact=True).click()

@@ -15,7 +15,7 @@ def failed_message(app, smtp):
         event = make_event("forum")
         make_user("olav@example.org", organiser_of=event)
         make_user("door@example.org", checkin_of=event)
-        order = create_order(event, order_data(event, payment_method="invoice"), now=NOW)
+        order = create_order(event, order_data(event, payment_method="card"), now=NOW)
         cancel_order(order, now=NOW)
         db.session.commit()
         smtp.refuse.add("buyer@example.org")

@@ -280,6 +280,9 @@ def test_a_waiting_list_offer_link_opens_a_prefilled_form(app, english, count_or
         "a-0-name": "Wanda",
         "a-0-email": "w@example.org",
         "payment_method": "invoice",
+        "invoice-org_number": "923 609 016",
+        "invoice-org_name": "Wanda AS",
+        "invoice-address": "Storgata 1, 0155 Oslo",
     }
     r = english.post("/events/wl/register", data=data)
     assert r.status_code == 302, text(r)

@@ -1,5 +1,6 @@
 """The buyer's order page and each attendee's own page, through the test client."""
 
+import html
 import re
 from datetime import timedelta
 
@@ -16,7 +17,9 @@ from tests.factories import add_question, add_session, make_event, order_data
 from tests.web.conftest import csrf_from, text
 
 
-def make_order(app, *, prices=(0,), paid=True, n=2, question=False, workshops=False, **event_kw) -> dict:
+def make_order(
+    app, *, prices=(0,), paid=True, n=2, question=False, workshops=False, payment_method="card", **event_kw
+) -> dict:
     """An order for a fresh event; returns the links and ids the tests need."""
     with app.app_context():
         event = make_event("forum", prices=prices, **event_kw)
@@ -31,7 +34,7 @@ def make_order(app, *, prices=(0,), paid=True, n=2, question=False, workshops=Fa
             if workshops
             else []
         )
-        data = order_data(event, n)
+        data = order_data(event, n, payment_method=payment_method)
         for a in data.attendees:
             if q:
                 a.answers = {str(q.id): "Acme"}
@@ -136,14 +139,16 @@ def test_cancelling_needs_the_csrf_token(app, english):
         assert db.session.get(Order, links["order_id"]).status == OrderStatus.PAID
 
 
-def test_a_paid_order_with_money_points_the_buyer_to_the_organiser(app, english):
-    links = make_order(app, prices=(100_00,))
-    page = text(english.get(links["order"]))
-    assert "refunds are handled by them" in page and "/cancel" not in page
+def test_cancelling_an_invoiced_order_shows_the_refund_by_the_events_rule_first(app, english):
+    links = make_order(app, prices=(100_00,), payment_method="invoice", cancellation_refund_percent=75)
     confirm = english.get(links["order"] + "/cancel")
-    assert confirm.status_code == 409 and "Yes, cancel" not in text(confirm)
-    r = post_form(english, links["order"], links["order"] + "/cancel", {})
-    assert r.status_code == 409 and "Refunds are handled by the organiser" in text(r)
+    assert confirm.status_code == 200
+    rule = html.unescape(confirm.get_data(as_text=True).split('class="refund-rule">')[1].split("</p>")[0])
+    assert rule == "By the event's cancellation rule you get NOK150.00 back (75 % of the price)."
+    r = post_form(english, links["order"] + "/cancel", links["order"] + "/cancel", {})
+    assert r.status_code == 302
+    page = text(english.get(links["order"]))
+    assert "Refunded" in page and "Credit note" in page
 
 
 # --- the attendee page ----------------------------------------------------------------------
@@ -335,7 +340,7 @@ def demo_order(app, demo):
         data.attendees[0].session_ids = [event.sessions[0].id]
         order = create_order(event, data, now=clock.now())
         mark_paid(order, now=clock.now())
-        unpaid = order_data(event, ticket_type=regular, names=["Kari Nordmann"], payment_method="invoice")
+        unpaid = order_data(event, ticket_type=regular, names=["Kari Nordmann"], payment_method="card")
         unpaid.attendees[0].answers = {str(q["Country"]): "NO", str(q["Organisation type"]): "public"}
         invoice = create_order(event, unpaid, now=clock.now())
         db.session.commit()
