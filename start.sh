@@ -6,9 +6,10 @@ cd "$(dirname "$0")"
 . scripts/env.sh
 flask --app app db upgrade
 flask --app app seed-demo
-# The periodic job (Celery beat in production) as a plain loop beside the app.
+# The periodic jobs (Celery beat in production) as plain loops beside the app.
 flask --app app expire-holds --every 60 &
-trap 'kill $! 2>/dev/null' EXIT
+(while true; do flask --app app send-invoice-reminders >/dev/null; sleep 3600; done) &
+trap 'kill $(jobs -p) 2>/dev/null' EXIT
 HOST=${HOST:-127.0.0.1} PORT=${PORT:-5000}
 echo
 echo "eventreg is running at http://$HOST:$PORT/  (Ctrl-C stops it)"

@@ -75,3 +75,20 @@ def register_commands(app) -> None:
                 click.echo(f"{n} orders expired")
                 return
             time.sleep(every)
+
+    @app.cli.command("reconcile-payments")
+    def reconcile_payments_command():
+        """Ask Stripe about card payments whose webhook never came; retry pending refunds."""
+        from eventreg.payments.services import card_payments_available, reconcile
+
+        if not card_payments_available():
+            click.echo("Card payments are not configured (STRIPE_SECRET_KEY).")
+            return
+        click.echo(reconcile(now=now()))
+
+    @app.cli.command("send-invoice-reminders")
+    def send_invoice_reminders_command():
+        """Queue one reminder for each unpaid invoice past its due date."""
+        from eventreg.payments.invoices import send_reminders
+
+        click.echo(f"{send_reminders(now=now())} reminders queued")

@@ -11,6 +11,8 @@ from eventreg.core.clock import now
 from eventreg.mail.delivery import SWEEP_SECONDS
 
 EXPIRE_HOLDS_EVERY = 60.0  # seconds; holds are also given back lazily, so this is about offers
+RECONCILE_EVERY = 300.0
+REMINDERS_EVERY = 3600.0
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -30,6 +32,9 @@ def celery_init_app(app: Flask) -> Celery:
             "expire-holds": {"task": "eventreg.expire_holds", "schedule": EXPIRE_HOLDS_EVERY},
             # Retries fall due while nobody commits; the after-commit wake-up covers new mail.
             "deliver-mail": {"task": "eventreg.deliver_mail", "schedule": SWEEP_SECONDS},
+            # Lost Stripe webhooks and refunds Stripe has not confirmed yet.
+            "reconcile-payments": {"task": "eventreg.reconcile_payments", "schedule": RECONCILE_EVERY},
+            "invoice-reminders": {"task": "eventreg.send_invoice_reminders", "schedule": REMINDERS_EVERY},
         },
         timezone="UTC",
     )
@@ -52,3 +57,19 @@ def deliver_mail() -> None:
     from eventreg.mail.services import deliver_all_due
 
     deliver_all_due(now_fn=now)
+
+
+@shared_task(name="eventreg.reconcile_payments")
+def reconcile_payments() -> dict:
+    """Asks Stripe about card payments whose webhook has not come, and retries pending refunds."""
+    from eventreg.payments.services import card_payments_available, reconcile
+
+    return reconcile(now=now()) if card_payments_available() else {}
+
+
+@shared_task(name="eventreg.send_invoice_reminders")
+def send_invoice_reminders() -> int:
+    """One reminder for each unpaid invoice past its due date."""
+    from eventreg.payments.invoices import send_reminders
+
+    return send_reminders(now=now())
