@@ -53,7 +53,7 @@ def _manage_link():
     return {"show_manage": ids is None or bool(ids)}
 
 
-def _organised_event(slug: str) -> Event:
+def organised_event(slug: str) -> Event:
     """The event, if the current user organises it. NotFound for unknown slugs, else Forbidden."""
     event = get_event(slug, actor=current_user)
     require_event_role(current_user, event.id, EventRoleKind.ORGANISER)
@@ -70,7 +70,7 @@ def index():
 
 @bp.route("/events/<slug>/")
 def event_orders(slug: str):
-    event = _organised_event(slug)
+    event = organised_event(slug)
     return render_template(
         "admin/event.html",
         event=event,
@@ -108,7 +108,7 @@ def _parse_on_behalf(form, n_rows: int) -> _OnBehalf:
 @bp.route("/events/<slug>/register", methods=["GET", "POST"])
 def register_on_behalf(slug: str):
     """Organisers register participants by name (email optional, hidden ticket types allowed)."""
-    event = _organised_event(slug)
+    event = organised_event(slug)
     limit = event.max_attendees_per_order
     if request.method == "GET":
         raw = request.args.get("rows", "")
@@ -201,7 +201,7 @@ def cancel(code: str):
 @bp.route("/events/<slug>/mail")
 def mail_log(slug: str):
     """The event's outgoing mail: what was sent, what waits for a retry, and what failed."""
-    event = _organised_event(slug)
+    event = organised_event(slug)
     raw = request.args.get("status", "")
     status = MessageStatus(raw) if raw in set(MessageStatus) else None
     counts = mail.count_messages(event)
@@ -218,7 +218,7 @@ def mail_log(slug: str):
 
 @bp.route("/events/<slug>/mail/<int:message_id>/resend", methods=["POST"])
 def resend_mail(slug: str, message_id: int):
-    event = _organised_event(slug)
+    event = organised_event(slug)
     message = mail.get_message(event, message_id)
     mail.resend_message(message, now=now(), actor=current_user)
     db.session.commit()

@@ -8,15 +8,13 @@ import sqlalchemy as sa
 import stripe
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 
-from eventreg.accounts.models import EventRoleKind
-from eventreg.accounts.services import require_event_role
+from eventreg.admin.views import organised_event
 from eventreg.core.clock import now
 from eventreg.core.errors import Conflict, DomainError, NotFound, ValidationError
 from eventreg.events.models import Event, Organiser
-from eventreg.events.services import get_event
-from eventreg.extensions import csrf, db, login_manager
+from eventreg.extensions import csrf, db
 from eventreg.payments import invoices, services, stripe_gateway
 from eventreg.payments.documents import document_pdf
 from eventreg.payments.models import DocumentKind, Payment
@@ -119,23 +117,6 @@ def stripe_webhook():
 # --- the organiser --------------------------------------------------------------------------
 
 
-def _organised_event(slug: str) -> Event:
-    if not current_user.is_authenticated:
-        raise _LoginNeeded()
-    event = get_event(slug, actor=current_user)
-    require_event_role(current_user, event.id, EventRoleKind.ORGANISER)
-    return event
-
-
-class _LoginNeeded(Exception):
-    pass
-
-
-@bp.errorhandler(_LoginNeeded)
-def _login(_err):
-    return login_manager.unauthorized()
-
-
 def _render_payments(event: Event, *, result=None, status: int = 200):
     docs = invoices.list_documents(event)
     at = now()
@@ -156,20 +137,23 @@ def _render_payments(event: Event, *, result=None, status: int = 200):
 
 
 @bp.route("/manage/events/<slug>/payments")
+@login_required
 def manage_payments(slug: str):
-    return _render_payments(_organised_event(slug))
+    return _render_payments(organised_event(slug))
 
 
 @bp.route("/manage/events/<slug>/documents/<int:number>.pdf")
+@login_required
 def event_document(slug: str, number: int):
-    event = _organised_event(slug)
+    event = organised_event(slug)
     doc = invoices.get_document(event, number)
     return _download(document_pdf(doc), "application/pdf", document_filename(doc))
 
 
 @bp.route("/manage/events/<slug>/invoices/<int:number>/paid", methods=["POST"])
+@login_required
 def mark_paid(slug: str, number: int):
-    event = _organised_event(slug)
+    event = organised_event(slug)
     doc = invoices.get_document(event, number)
     invoices.mark_invoice_paid(doc, now=now(), via=f"manual ({current_user.email})")
     db.session.commit()
@@ -178,9 +162,10 @@ def mark_paid(slug: str, number: int):
 
 
 @bp.route("/manage/events/<slug>/bank-statement", methods=["POST"])
+@login_required
 def import_statement(slug: str):
     """A bank statement (CSV) is matched on KID against the organiser's open invoices."""
-    event = _organised_event(slug)
+    event = organised_event(slug)
     upload = request.files.get("statement")
     data = upload.read(MAX_STATEMENT + 1) if upload else b""
     if not data:
@@ -202,9 +187,10 @@ def import_statement(slug: str):
 
 
 @bp.route("/manage/events/<slug>/orders/<code>/refund", methods=["GET", "POST"])
+@login_required
 def refund(slug: str, code: str):
     """The organiser refunds an order in full or for chosen attendees."""
-    event = _organised_event(slug)
+    event = organised_event(slug)
     order = get_order(code)
     if order.event_id != event.id:
         raise NotFound(_("No such order."))

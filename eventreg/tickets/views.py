@@ -9,13 +9,11 @@ from flask import Blueprint, Response, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from eventreg.accounts.models import EventRoleKind
-from eventreg.accounts.services import require_event_role
+from eventreg.admin.views import organised_event
 from eventreg.core.clock import now
 from eventreg.core.errors import ValidationError
 from eventreg.core.i18n import LANGUAGES, current_language
 from eventreg.events.models import Event
-from eventreg.events.services import get_event
 from eventreg.extensions import db, login_manager
 from eventreg.registration.models import Attendee
 from eventreg.tickets.documents import (
@@ -35,13 +33,6 @@ def _require_login():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     return None
-
-
-def _organised_event(slug: str) -> Event:
-    """The event, if the current user organises it. NotFound for unknown slugs, else Forbidden."""
-    event = get_event(slug, actor=current_user)
-    require_event_role(current_user, event.id, EventRoleKind.ORGANISER)
-    return event
 
 
 @dataclass
@@ -85,7 +76,7 @@ class _BadgeChoice:
 @bp.route("/badges", methods=["GET", "POST"])
 def badges(slug: str):
     """GET: the form (layout, language, whom). POST: the badges as a PDF download."""
-    event = _organised_event(slug)
+    event = organised_event(slug)
     if request.method == "GET":
         return _render_badges(event, paid_attendees(event), _BadgeChoice(language=current_language()))
 
