@@ -176,8 +176,7 @@ def _about_order(message: OutboxMessage) -> Parts:
 
 
 def _document_attachment(doc) -> Attachment:
-    from eventreg.payments.documents import document_pdf
-    from eventreg.payments.views import document_filename
+    from eventreg.payments.documents import document_filename, document_pdf
 
     return Attachment(document_filename(doc), "application/pdf", document_pdf(doc))
 

@@ -134,3 +134,13 @@ def document_pdf(doc: SalesDocument) -> bytes:
             ),
         )
     return html_to_pdf(html)
+
+
+def document_filename(doc: SalesDocument) -> str:
+    """ "faktura-12.pdf", "credit-note-13.pdf": the document's kind in its own language."""
+    word = {
+        DocumentKind.INVOICE: ("faktura", "invoice"),
+        DocumentKind.RECEIPT: ("kvittering", "receipt"),
+        DocumentKind.CREDIT_NOTE: ("kreditnota", "credit-note"),
+    }[doc.kind][0 if doc.language == "nb" else 1]
+    return f"{word}-{doc.number}.pdf"

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from eventreg.core.errors import Conflict, NotFound
-from eventreg.core.i18n import current_language
+from eventreg.core.i18n import current_language, localized
 from eventreg.core.money import format_money
 from eventreg.events.models import Event, Organiser
 from eventreg.extensions import db
@@ -102,9 +102,8 @@ def document_lines(attendees: list[Attendee], language: str) -> list[dict]:
     for a in attendees:
         key = (a.ticket_type_id, a.price_ore, a.vat_rate)
         if key not in grouped:
-            name = a.ticket_type.name.get(language) or next(iter(a.ticket_type.name.values()))
             grouped[key] = {
-                "description": name,
+                "description": localized(a.ticket_type.name, language),
                 "quantity": 0,
                 "unit_ore": a.price_ore,
                 "vat_rate": a.vat_rate,
@@ -214,22 +213,24 @@ def order_documents(order: Order) -> list[SalesDocument]:
     )
 
 
-def credited(doc: SalesDocument) -> int:
-    return (
-        db.session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(SalesDocument.total_ore), 0)).where(
-                SalesDocument.credits_id == doc.id
-            )
+def amounts_due(docs: list[SalesDocument]) -> dict[int, int]:
+    """What is left to pay on each document after its credit notes (0 for anything but an unpaid
+    invoice), with one query for the whole list."""
+    unpaid = {d.id for d in docs if d.kind == DocumentKind.INVOICE and d.paid_at is None}
+    credited: dict[int, int] = {}
+    if unpaid:
+        credited = dict(
+            db.session.execute(
+                sa.select(SalesDocument.credits_id, sa.func.sum(SalesDocument.total_ore))
+                .where(SalesDocument.credits_id.in_(unpaid))
+                .group_by(SalesDocument.credits_id)
+            ).all()
         )
-        or 0
-    )
+    return {d.id: max(0, d.total_ore - credited.get(d.id, 0)) if d.id in unpaid else 0 for d in docs}
 
 
 def amount_due(invoice: SalesDocument) -> int:
-    """What is left to pay on an invoice after its credit notes (0 once paid)."""
-    if invoice.kind != DocumentKind.INVOICE or invoice.paid_at is not None:
-        return 0
-    return max(0, invoice.total_ore - credited(invoice))
+    return amounts_due([invoice])[invoice.id]
 
 
 def get_document(event: Event, number: int) -> SalesDocument:

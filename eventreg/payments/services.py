@@ -35,6 +35,7 @@ from eventreg.payments.models import (
     PaymentStatus,
     Refund,
     RefundStatus,
+    SalesDocument,
     StripeEvent,
 )
 from eventreg.registration import services as registration
@@ -214,7 +215,7 @@ HANDLED = {
 def handle_webhook(payload: bytes, signature: str | None, *, now: datetime) -> str:
     """Processes one verified Stripe event exactly once. Raises ValueError or
     stripe.SignatureVerificationError for a body Stripe did not sign (the view answers 400),
-    StripeUnavailable when Stripe cannot confirm (500: Stripe retries later). Commits."""
+    StripeUnavailable when Stripe cannot confirm (the view answers 503: Stripe retries). Commits."""
     event = stripe_gateway.verify_webhook(payload, signature)
     event_id, event_type = event["id"], event["type"]
     if event_type not in HANDLED:
@@ -504,8 +505,6 @@ class MoneySummary:
 
 
 def money_summary(event: Event, *, now: datetime) -> MoneySummary:
-    from eventreg.payments.models import DocumentStatus, SalesDocument
-
     order_ids = sa.select(Order.id).where(Order.event_id == event.id)
     refunded = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(Refund.amount_ore), 0)).where(
@@ -525,7 +524,7 @@ def money_summary(event: Event, *, now: datetime) -> MoneySummary:
         )
     )
     invoiced_paid = sum(d.total_ore for d in docs if d.paid_at is not None)
-    unpaid = sum(invoices.amount_due(d) for d in docs if d.status == DocumentStatus.OPEN)
+    unpaid = sum(invoices.amounts_due(docs).values())
     pending = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(Order.total_ore), 0)).where(
             Order.event_id == event.id, Order.status == OrderStatus.PENDING, Order.expires_at > now
@@ -545,7 +544,7 @@ def payment_facts(order: Order, *, now: datetime) -> dict:
     documents = invoices.order_documents(order)
     return {
         "documents": documents,
-        "amount_due": {d.id: invoices.amount_due(d) for d in documents},
+        "amount_due": invoices.amounts_due(documents),
         "can_pay_by_card": order.status == OrderStatus.PENDING
         and order.payment_method == PaymentMethod.CARD
         and order.expires_at > now,

@@ -16,11 +16,11 @@ from eventreg.core.errors import Conflict, DomainError, NotFound, ValidationErro
 from eventreg.events.models import Event, Organiser
 from eventreg.extensions import csrf, db
 from eventreg.payments import invoices, services, stripe_gateway
-from eventreg.payments.documents import document_pdf
-from eventreg.payments.models import DocumentKind, Payment
+from eventreg.payments.documents import document_filename, document_pdf
+from eventreg.payments.models import Payment
 from eventreg.registration.models import OrderStatus
 from eventreg.registration.services import get_order, get_order_by_token
-from eventreg.registration.views import _download, _private, _render_manage
+from eventreg.registration.views import download, private_page, render_order_page
 
 bp = Blueprint("payments", __name__)
 log = logging.getLogger(__name__)
@@ -39,11 +39,11 @@ def pay(code: str, token: str):
         url = services.start_card_payment(order, now=now())
     except Conflict as err:
         db.session.rollback()
-        return _render_manage(order, error=err, status=409)
+        return render_order_page(order, error=err, status=409)
     except stripe_gateway.StripeUnavailable:
         db.session.rollback()
         err = DomainError(_("The card payment service did not answer. Please try again in a minute."))
-        return _render_manage(order, error=err, status=503)
+        return render_order_page(order, error=err, status=503)
     db.session.commit()
     return redirect(url, 303)
 
@@ -67,7 +67,9 @@ def card_return(code: str, token: str):
     services.execute_pending_refunds(now=now())
     db.session.refresh(order)
     db.session.refresh(payment)
-    return _private(render_template("payments/return.html", order=order, event=order.event, payment=payment))
+    return private_page(
+        render_template("payments/return.html", order=order, event=order.event, payment=payment)
+    )
 
 
 @bp.route("/orders/<code>/<token>/documents/<int:number>.pdf")
@@ -77,16 +79,7 @@ def order_document(code: str, token: str, number: int):
     doc = next((d for d in invoices.order_documents(order) if d.number == number), None)
     if doc is None:
         raise NotFound(_("No such invoice."))
-    return _download(document_pdf(doc), "application/pdf", document_filename(doc))
-
-
-def document_filename(doc) -> str:
-    word = {
-        DocumentKind.INVOICE: ("faktura", "invoice"),
-        DocumentKind.RECEIPT: ("kvittering", "receipt"),
-        DocumentKind.CREDIT_NOTE: ("kreditnota", "credit-note"),
-    }[doc.kind][0 if doc.language == "nb" else 1]
-    return f"{word}-{doc.number}.pdf"
+    return download(document_pdf(doc), "application/pdf", document_filename(doc))
 
 
 # --- Stripe ---------------------------------------------------------------------------------
@@ -126,7 +119,7 @@ def _render_payments(event: Event, *, result=None, status: int = 200):
             event=event,
             summary=services.money_summary(event, now=at),
             documents=docs,
-            due={d.id: invoices.amount_due(d) for d in docs},
+            due=invoices.amounts_due(docs),
             overdue={d.id for d in docs if d.due_at is not None and d.due_at < at},
             refunds=services.list_refunds(event),
             result=result,
@@ -147,7 +140,7 @@ def manage_payments(slug: str):
 def event_document(slug: str, number: int):
     event = organised_event(slug)
     doc = invoices.get_document(event, number)
-    return _download(document_pdf(doc), "application/pdf", document_filename(doc))
+    return download(document_pdf(doc), "application/pdf", document_filename(doc))
 
 
 @bp.route("/manage/events/<slug>/invoices/<int:number>/paid", methods=["POST"])

@@ -204,7 +204,7 @@ def join_waitlist(slug: str):
 # --- private links: the buyer's order page and each attendee's ticket page --------------------
 
 
-def _private(page, status: int = 200) -> Response:
+def private_page(page, status: int = 200) -> Response:
     """A page or file behind a private link: kept out of shared caches, and the link is not sent
     to other sites in the Referer header."""
     response = make_response(page, status)
@@ -213,17 +213,17 @@ def _private(page, status: int = 200) -> Response:
     return response
 
 
-def _download(data: bytes, mimetype: str, filename: str) -> Response:
-    response = _private(data)
+def download(data: bytes, mimetype: str, filename: str) -> Response:
+    response = private_page(data)
     response.mimetype = mimetype
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
-def _render_manage(order: Order, *, error=None, status: int = 200) -> Response:
+def render_order_page(order: Order, *, error=None, status: int = 200) -> Response:
     at = now()
     refusal = self_service.changes_refusal(order, now=at)
-    return _private(
+    return private_page(
         render_template(
             "registration/manage.html",
             order=order,
@@ -241,7 +241,7 @@ def _render_manage(order: Order, *, error=None, status: int = 200) -> Response:
 @bp.route("/orders/<code>/<token>")
 def manage(code: str, token: str):
     """The buyer's private order page (the link in the confirmation email)."""
-    return _render_manage(services.get_order_by_token(code, token))
+    return render_order_page(services.get_order_by_token(code, token))
 
 
 @bp.route("/orders/<code>/<token>/cancel", methods=["GET", "POST"])
@@ -259,13 +259,13 @@ def cancel(code: str, token: str):
             refund_needed=refund,
             refund_ore=self_service.cancel_refund_ore(order) if refund else 0,
         )
-        return _private(page, 409 if refusal else 200)
+        return private_page(page, 409 if refusal else 200)
     refund = self_service.refund_needed(order)
     try:
         self_service.cancel_by_buyer(order, now=now())
     except Conflict as err:
         db.session.rollback()
-        return _render_manage(order, error=err, status=409)
+        return render_order_page(order, error=err, status=409)
     db.session.commit()
     if refund:
         payments.execute_pending_refunds(now=now())
@@ -284,7 +284,7 @@ def order_tickets_pdf(code: str, token: str):
     data = documents.ticket_pdf(order.active_attendees, language=current_language(), now=now())
     filename = f"{order.code}.pdf"
     db.session.commit()  # the event's first ticket key may have been made for these QR codes
-    return _download(data, "application/pdf", filename)
+    return download(data, "application/pdf", filename)
 
 
 @bp.route("/orders/<code>/<token>/event.ics")
@@ -297,7 +297,7 @@ def _calendar_file(event: Event) -> Response:
     # The event's public page, never a private link: calendars are often shared.
     url = public_url("events.detail", slug=event.slug)
     data = documents.event_ics(event, language=current_language(), url=url)
-    return _download(data, "text/calendar", f"{event.slug}.ics")
+    return download(data, "text/calendar", f"{event.slug}.ics")
 
 
 def _render_ticket(
@@ -345,7 +345,7 @@ def _render_ticket(
         errors={k: [str(m) for m in v] for k, v in (error.fields if error else {}).items()},
         message=error.message if error else None,
     )
-    return _private(page, status)
+    return private_page(page, status)
 
 
 def _try(attendee: Attendee, failed: str, action, **shown) -> Response | None:
@@ -462,7 +462,7 @@ def ticket_pdf(token: str):
     data = documents.ticket_pdf([attendee], language=current_language(), now=now())
     filename = f"ticket-{attendee.order.code}-{attendee.position + 1}.pdf"
     db.session.commit()  # the event's first ticket key may have been made for this QR code
-    return _download(data, "application/pdf", filename)
+    return download(data, "application/pdf", filename)
 
 
 @bp.route("/tickets/<token>/event.ics")
