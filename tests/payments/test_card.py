@@ -375,3 +375,28 @@ def test_a_refund_made_in_stripes_dashboard_invalidates_the_tickets(ctx, stripe_
         check_ticket(order.event, qr)
     (refund,) = db.session.scalars(sa.select(Refund))
     assert refund.amount_ore == 1250_00 and refund.status == RefundStatus.DONE
+
+
+def test_two_clicks_racing_each_other_share_one_session_and_one_payment_row(app, ctx, stripe_fake):
+    order = card_order()
+    order_id, barrier, urls, errors = order.id, threading.Barrier(2), [], []
+
+    def click():
+        with app.test_request_context():
+            try:
+                barrier.wait(timeout=10)
+                urls.append(services.start_card_payment(db.session.get(Order, order_id), now=clock.now()))
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(urls) == 2 and urls[0] == urls[1]
+    assert len(stripe_fake.sessions) == 1
+    assert db.session.scalar(sa.select(sa.func.count(Payment.id))) == 1
