@@ -308,7 +308,7 @@ class Stopwatch:
         from eventreg.tickets import documents
 
         self._wrap(compose, "compose", "compose", self.compose_times)
-        self._wrap(documents, "_pdf", "WeasyPrint (ticket PDF)")
+        self._wrap(documents, "html_to_pdf", "WeasyPrint (ticket PDF)")
         self._wrap(documents, "qr_png", "QR PNGs")
         self._wrap(transport.SmtpTransport, "send", "SMTP send")
         self._wrap(transport, "open_transport", "SMTP connect")

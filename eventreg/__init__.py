@@ -86,6 +86,7 @@ def _sqlite_pragmas(dbapi_conn, _record):
 def _import_models() -> None:
     # Every model must be known to the metadata before Alembic or a query looks at it.
     import eventreg.accounts.models  # noqa: F401
+    import eventreg.checkin.models  # noqa: F401
     import eventreg.events.models  # noqa: F401
     import eventreg.mail.models  # noqa: F401
     import eventreg.payments.models  # noqa: F401
@@ -96,6 +97,7 @@ def _import_models() -> None:
 def _register_blueprints(app: Flask) -> None:
     from eventreg.accounts.views import bp as accounts_bp
     from eventreg.admin.views import bp as admin_bp
+    from eventreg.api.checkin import blp as checkin_api_blp
     from eventreg.api.views import blp as api_blp
     from eventreg.events.views import bp as events_bp
     from eventreg.extensions import api, csrf
@@ -105,5 +107,6 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (events_bp, registration_bp, accounts_bp, admin_bp, tickets_bp, payments_bp):
         app.register_blueprint(bp)
-    csrf.exempt(api_blp)  # the API authenticates with bearer tokens, never with cookies
-    api.register_blueprint(api_blp, url_prefix="/api/v1")
+    for blp in (api_blp, checkin_api_blp):
+        csrf.exempt(blp)  # the API authenticates with bearer tokens, never with cookies
+        api.register_blueprint(blp, url_prefix="/api/v1")

@@ -2,12 +2,14 @@
 
 import hashlib
 import secrets
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from eventreg.accounts.models import ApiToken, EventRole, EventRoleKind, User
+from eventreg.core import clock
 from eventreg.core.errors import Forbidden, NotFound, ValidationError
 from eventreg.extensions import db
 
@@ -94,6 +96,17 @@ def create_api_token(email: str) -> str:
     return raw
 
 
-def user_for_token(raw: str) -> User | None:
+def issue_device_token(user: User, label: str, *, expires_at: datetime) -> str:
+    """A token for one scanner (a phone or laptop at a gate), shown once and valid until
+    `expires_at`; it acts with its user's roles."""
+    raw = "ert_" + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user=user, token_hash=_hash_token(raw), label=label[:100], expires_at=expires_at))
+    db.session.flush()
+    return raw
+
+
+def user_for_token(raw: str, *, now: datetime | None = None) -> User | None:
     token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(raw)))
-    return token.user if token else None
+    if token is None or (token.expires_at is not None and token.expires_at <= (now or clock.now())):
+        return None
+    return token.user

@@ -132,3 +132,92 @@ class ErrorOut(Schema):
     error = fields.String()
     message = fields.String()
     fields_ = fields.Dict(data_key="fields", keys=fields.String(), values=fields.List(fields.String()))
+
+
+class CheckinListOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    allow_reentry = fields.Boolean()
+    admit_unpaid_invoices = fields.Boolean()
+    opens_at = fields.String(allow_none=True, metadata={"description": "ISO 8601 with offset"})
+    closes_at = fields.String(allow_none=True)
+    ticket_types = fields.List(fields.String(), metadata={"description": "Empty: every ticket type"})
+    workshop = fields.String(allow_none=True, metadata={"description": "Only attendees of this workshop"})
+
+
+class RedeemIn(Schema):
+    qr = fields.String(validate=validate.Length(max=200))
+    attendee_id = fields.Integer(strict=True, metadata={"description": "Instead of qr: found by name"})
+    gate = fields.String(load_default="", validate=validate.Length(max=100))
+    nonce = fields.String(
+        validate=validate.Length(min=8, max=64),
+        metadata={"description": "Chosen by the scanner; the same nonce again returns the same admission"},
+    )
+
+
+class CheckinOut(Schema):
+    id = fields.Integer()
+    at = fields.String()
+    gate = fields.String()
+    by = fields.String()
+
+
+class GateAttendeeOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    order = fields.String()
+    ticket_type = fields.String()
+    workshops = fields.List(fields.String())
+    checkin = fields.Nested(CheckinOut, metadata={"description": "The admission that counts"})
+
+
+class RedeemOut(Schema):
+    result = fields.String(
+        metadata={"description": "ok, already_redeemed, not_admitted, unpaid, cancelled or invalid"}
+    )
+    reason = fields.String(
+        metadata={
+            "description": "invalid: malformed, unknown_key, bad_signature, other_event, revoked; "
+            "not_admitted: ticket_type, workshop, not_open, closed; unpaid: pending, invoice"
+        }
+    )
+    attendee = fields.Nested(GateAttendeeOut, allow_none=True)
+
+
+class ScanIn(Schema):
+    nonce = fields.String(required=True, validate=validate.Length(min=8, max=64))
+    scanned_at = fields.AwareDateTime(required=True)
+    qr = fields.String(validate=validate.Length(max=200))
+    attendee_id = fields.Integer(strict=True)
+    gate = fields.String(load_default="", validate=validate.Length(max=100))
+
+
+class ScansIn(Schema):
+    scans = fields.List(fields.Nested(ScanIn), required=True, validate=validate.Length(max=1000))
+
+
+class ScanResultOut(Schema):
+    nonce = fields.String()
+    outcome = fields.String(metadata={"description": "admitted, conflict or invalid (not recorded)"})
+    reason = fields.String()
+
+
+class ScansOut(Schema):
+    results = fields.List(fields.Nested(ScanResultOut))
+
+
+class PackageOut(Schema):
+    generated_at = fields.String()
+    event = fields.Dict()
+    keys = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "key id → raw Ed25519 public key, base64"},
+    )
+    list = fields.Nested(CheckinListOut)
+    attendees = fields.List(fields.Dict())
+
+
+class UndoOut(Schema):
+    id = fields.Integer()
+    undone_at = fields.AwareDateTime()

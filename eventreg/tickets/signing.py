@@ -82,6 +82,16 @@ def read_ticket(qr: str, public_keys: dict[int, Ed25519PublicKey], *, event_id: 
     return TicketClaim(event_id=event, attendee_id=attendee, version=version, key_id=key_id)
 
 
+def claimed_event(qr: str) -> int | None:
+    """The event id a QR claims, without checking anything: only to tell staff that a ticket
+    they cannot verify is probably one for another event (each event has its own keys)."""
+    try:
+        raw = base64.urlsafe_b64decode(qr[len(PREFIX) :] + "==")
+        return _CLAIM.unpack(raw[: _CLAIM.size])[1] if qr.startswith(PREFIX) else None
+    except (binascii.Error, ValueError, struct.error):
+        return None
+
+
 def check_version(claim: TicketClaim, current_version: int) -> None:
     """Raises InvalidTicket("revoked") for a QR of an earlier version of the ticket."""
     if claim.version != current_version:

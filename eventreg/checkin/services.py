@@ -1,0 +1,632 @@
+"""Check-in: who may enter through which door, each admission recorded exactly once, also when
+the scanner was offline.
+
+A scan is judged in this order; the scanner's offline check (static/checkin/rules.js) follows
+the same order and gives the same answers:
+
+1. the QR is a genuine ticket of this event (format, key, signature, event)  → invalid
+2. the attendee and the order are live (not cancelled, refunded or expired)  → cancelled
+3. the QR is the ticket's current version (not transferred since)            → invalid (revoked)
+4. the order is paid, or is an invoice and the list admits unpaid invoices   → unpaid
+5. the list admits the ticket type and workshop, and is open at this moment  → not_admitted
+6. the attendee is not inside already, unless the list allows re-entry       → already_redeemed
+"""
+
+import base64
+import enum
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from eventreg.accounts.models import User
+from eventreg.checkin.models import Checkin, CheckinList
+from eventreg.core.errors import Conflict, NotFound, ValidationError
+from eventreg.core.i18n import localized
+from eventreg.events.models import Event, EventSession, TicketType
+from eventreg.extensions import db
+from eventreg.payments.models import DocumentKind, DocumentStatus, SalesDocument
+from eventreg.registration.models import Attendee, AttendeeSession, Order, OrderStatus, PaymentMethod
+from eventreg.tickets.services import public_keys
+from eventreg.tickets.signing import InvalidTicket, claimed_event, public_key_bytes, read_ticket
+
+CLOCK_SKEW = timedelta(minutes=5)  # an offline scanner's clock may run this far ahead
+_ATTEMPTS = 5  # a redeem that loses a race for an entry number looks again this often
+
+
+class Result(enum.StrEnum):
+    OK = "ok"
+    ALREADY_REDEEMED = "already_redeemed"
+    NOT_ADMITTED = "not_admitted"
+    UNPAID = "unpaid"
+    CANCELLED = "cancelled"
+    INVALID = "invalid"
+
+
+@dataclass
+class Verdict:
+    result: Result
+    reason: str = ""  # the detail, for machines: bad_signature, revoked, ticket_type, closed, ...
+    attendee: Attendee | None = None
+    checkin: Checkin | None = None  # the admission just made, or the one that already counts
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the rules need to know about an attendee, apart from the scan itself."""
+
+    cancelled: bool
+    order_status: OrderStatus
+    invoice_open: bool  # an invoice order whose invoice is not paid yet
+    ticket_type_id: int
+    session_ids: frozenset[int] = field(default_factory=frozenset)
+
+
+# -- the rules ---------------------------------------------------------------------------------
+
+
+def refusal(lst: CheckinList, standing: Standing) -> tuple[Result, str] | None:
+    """Rules 2, 4 and 5 (without the time window): why `lst` turns this attendee away, if it does."""
+    if standing.cancelled or standing.order_status in (
+        OrderStatus.CANCELLED,
+        OrderStatus.REFUNDED,
+        OrderStatus.EXPIRED,
+    ):
+        return Result.CANCELLED, ""
+    if standing.order_status != OrderStatus.PAID:
+        return Result.UNPAID, "pending"
+    if standing.invoice_open and not lst.admit_unpaid_invoices:
+        return Result.UNPAID, "invoice"
+    if lst.ticket_types and standing.ticket_type_id not in {t.id for t in lst.ticket_types}:
+        return Result.NOT_ADMITTED, "ticket_type"
+    if lst.session_id is not None and lst.session_id not in standing.session_ids:
+        return Result.NOT_ADMITTED, "workshop"
+    return None
+
+
+def outside_window(lst: CheckinList, at: datetime) -> str | None:
+    if lst.opens_at is not None and at < lst.opens_at:
+        return "not_open"
+    if lst.closes_at is not None and at >= lst.closes_at:
+        return "closed"
+    return None
+
+
+def _standing(lst: CheckinList, attendee: Attendee) -> Standing:
+    order = attendee.order
+    invoice_open = False
+    if order.payment_method == PaymentMethod.INVOICE and not lst.admit_unpaid_invoices:
+        invoice_open = db.session.scalar(sa.select(_open_invoice().where(SalesDocument.order_id == order.id)))
+    session_ids = frozenset()
+    if lst.session_id is not None:
+        session_ids = frozenset(
+            db.session.scalars(
+                sa.select(AttendeeSession.session_id).where(AttendeeSession.attendee_id == attendee.id)
+            )
+        )
+    return Standing(
+        cancelled=attendee.cancelled_at is not None,
+        order_status=order.status,
+        invoice_open=bool(invoice_open),
+        ticket_type_id=attendee.ticket_type_id,
+        session_ids=session_ids,
+    )
+
+
+def _open_invoice():
+    return sa.exists().where(
+        SalesDocument.kind == DocumentKind.INVOICE,
+        SalesDocument.status == DocumentStatus.OPEN,
+    )
+
+
+def _judge(
+    lst: CheckinList, attendee: Attendee, version: int | None, at: datetime
+) -> tuple[Result, str] | None:
+    """Rules 2 to 5 for one attendee; `version` is the QR's (None: found by name, no QR)."""
+    standing = _standing(lst, attendee)
+    refused = refusal(lst, standing)
+    if refused and refused[0] == Result.CANCELLED:
+        return refused
+    if version is not None and version != attendee.ticket_version:
+        return Result.INVALID, "revoked"
+    if refused:
+        return refused
+    reason = outside_window(lst, at)
+    return (Result.NOT_ADMITTED, reason) if reason else None
+
+
+# -- redeeming at a gate -----------------------------------------------------------------------
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def get_list(event: Event, list_id: int) -> CheckinList:
+    lst = db.session.get(CheckinList, list_id)
+    if lst is None or lst.event_id != event.id:
+        raise NotFound(_l("No such check-in list."))
+    return lst
+
+
+def _ticket_holder(event: Event, qr: str) -> tuple[Attendee | None, int | None, str]:
+    """The attendee a genuine QR of this event names, the QR's ticket version, or the reason why not."""
+    try:
+        claim = read_ticket(qr, public_keys(event), event_id=event.id)
+    except InvalidTicket as bad:
+        return None, None, _refined(bad.reason, qr, event.id)
+    attendee = db.session.get(Attendee, claim.attendee_id)
+    if attendee is None or attendee.event_id != event.id:
+        return None, None, "revoked"  # signed by us, but the attendee is gone
+    return attendee, claim.version, ""
+
+
+def _refined(reason: str, qr: str, event_id: int) -> str:
+    """Each event signs with its own keys, so another event's genuine ticket fails the signature
+    check here; saying "another event" helps the person at the gate (it is refused either way)."""
+    if reason in ("bad_signature", "unknown_key") and claimed_event(qr) not in (None, event_id):
+        return "other_event"
+    return reason
+
+
+def _attendee(event: Event, attendee_id: int) -> Attendee:
+    attendee = db.session.get(Attendee, attendee_id)
+    if attendee is None or attendee.event_id != event.id:
+        raise NotFound(_l("No such attendee."))
+    return attendee
+
+
+def lock_tickets(attendee_ids) -> None:
+    """Scans of the same ticket take turns; other tickets do not wait. On PostgreSQL a row lock
+    per attendee (taken in id order, so two batches cannot deadlock); on SQLite this first write
+    takes the database's write lock before anything is read, so what is read stays true."""
+    table = Attendee.__table__
+    lock = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("aid"))
+        .values(ticket_version=table.c.ticket_version)
+    )
+    ids = sorted(set(attendee_ids))
+    if ids:
+        db.session.execute(lock, [{"aid": i} for i in ids])
+
+
+def admissions(lst: CheckinList, attendee_id: int) -> tuple[Checkin | None, int]:
+    """The admission that counts now (the latest, on a re-entry list) and the number the next one
+    gets, from one read: two gates that race anyway both write the same number, and the unique
+    constraint lets only one of them succeed."""
+    rows = db.session.scalars(
+        sa.select(Checkin)
+        .where(Checkin.list_id == lst.id, Checkin.attendee_id == attendee_id, Checkin.entry_no.is_not(None))
+        .order_by(Checkin.entry_no.desc())
+    ).all()
+    current = next((c for c in rows if c.undone_at is None), None)
+    return current, (rows[0].entry_no + 1 if rows else 1)
+
+
+def counting_admission(lst: CheckinList, attendee_id: int) -> Checkin | None:
+    return admissions(lst, attendee_id)[0]
+
+
+def redeem(
+    lst: CheckinList,
+    *,
+    qr: str | None = None,
+    attendee_id: int | None = None,
+    gate: str = "",
+    user: User | None,
+    now: datetime,
+    nonce: str | None = None,
+) -> Verdict:
+    """Judges one scan (a QR, or an attendee found by name) and records the admission. The same
+    `nonce` sent again (a retry after a lost answer) gives the same admission back. The caller commits."""
+    if (qr is None) == (attendee_id is None):
+        raise ValidationError(_l("Send either a QR code or an attendee."))
+    nonce = nonce or new_nonce()
+    if qr is not None:
+        attendee, version, reason = _ticket_holder(lst.event, qr)
+        if attendee is None:
+            return Verdict(Result.INVALID, reason)
+    else:
+        attendee, version = _attendee(lst.event, attendee_id), None
+    lock_tickets([attendee.id])
+    earlier = db.session.scalar(sa.select(Checkin).where(Checkin.nonce == nonce))
+    if earlier is not None:
+        if earlier.list_id != lst.id or earlier.attendee_id != attendee.id:
+            raise Conflict(_l("This scan was recorded for another ticket."), code="nonce_reused")
+        return Verdict(Result.OK if earlier.counts else Result.ALREADY_REDEEMED, "", attendee, earlier)
+    refused = _judge(lst, attendee, version, now)
+    if refused:
+        return Verdict(refused[0], refused[1], attendee)
+    for _ in range(_ATTEMPTS):
+        current, entry_no = admissions(lst, attendee.id)
+        if current is not None and not lst.allow_reentry:
+            return Verdict(Result.ALREADY_REDEEMED, "", attendee, current)
+        checkin = Checkin(
+            list_id=lst.id,
+            attendee_id=attendee.id,
+            nonce=nonce,
+            entry_no=entry_no,
+            scanned_at=now,
+            recorded_at=now,
+            gate=gate[:100],
+            user_id=user.id if user else None,
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(checkin)
+        except IntegrityError:
+            continue  # another gate wrote this entry number first: look again
+        return Verdict(Result.OK, "", attendee, checkin)
+    raise Conflict(_l("Too many scans of this ticket at once; please scan again."), code="busy")
+
+
+def undo(lst: CheckinList, checkin_id: int, *, user: User | None, now: datetime) -> Checkin:
+    """Takes back a mistaken admission; the attendee can then be admitted again."""
+    checkin = db.session.get(Checkin, checkin_id)
+    if checkin is None or checkin.list_id != lst.id:
+        raise NotFound(_l("No such check-in."))
+    if not checkin.counts:
+        raise Conflict(_l("This check-in does not count; there is nothing to undo."), code="not_admitted")
+    checkin.undone_at = now
+    checkin.undone_by_id = user.id if user else None
+    return checkin
+
+
+# -- offline scanners --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfflineScan:
+    """An admission an offline scanner made on its own: from a QR, or after a search by name."""
+
+    nonce: str
+    scanned_at: datetime
+    qr: str | None = None
+    attendee_id: int | None = None
+    gate: str = ""
+
+
+def upload_scans(
+    lst: CheckinList, scans: list[OfflineScan], *, user: User | None, now: datetime
+) -> list[dict]:
+    """Records what offline gates let in, all or nothing. Idempotent: a scan (by its nonce) is kept
+    once, and sent again gets the same answer. A scan the rules refuse now, or of a ticket that
+    was admitted before, is kept as a conflict for the organiser; the first scan wins, so a later
+    admission that was uploaded earlier becomes the conflict.
+
+    Answers per scan: {"nonce", "outcome": "admitted" | "conflict" | "invalid", "reason"}."""
+    holders = _offline_holders(lst, scans)
+    lock_tickets(a.id for a, _, _ in holders.values() if a is not None)
+    for _ in range(_ATTEMPTS):
+        try:
+            with db.session.begin_nested():
+                return _record_batch(lst, scans, holders, user=user, now=now)
+        except IntegrityError:
+            continue  # the same nonce came in another request meanwhile: judge the batch again
+    raise Conflict(_l("Too many scans at once; please upload again."), code="busy")
+
+
+def _offline_holders(lst: CheckinList, scans: list[OfflineScan]) -> dict:
+    """(attendee, QR version, reason) for each scan's QR or attendee id, each checked once."""
+    keys = public_keys(lst.event)
+    attendees = {
+        a.id: a
+        for a in db.session.scalars(
+            sa.select(Attendee).where(
+                Attendee.event_id == lst.event_id,
+                Attendee.id.in_({s.attendee_id for s in scans if s.qr is None}),
+            )
+        )
+    }
+    holders = {}
+    for scan in scans:
+        if scan.qr is None:
+            attendee = attendees.get(scan.attendee_id)
+            holders[scan.attendee_id] = (attendee, None, "" if attendee else "unknown")
+        elif scan.qr not in holders:
+            try:
+                claim = read_ticket(scan.qr, keys, event_id=lst.event_id)
+            except InvalidTicket as bad:
+                holders[scan.qr] = (None, None, _refined(bad.reason, scan.qr, lst.event_id))
+                continue
+            attendee = db.session.get(Attendee, claim.attendee_id)
+            holders[scan.qr] = (attendee, claim.version, "") if attendee else (None, None, "revoked")
+    return holders
+
+
+def _record_batch(lst: CheckinList, scans: list[OfflineScan], holders: dict, *, user, now) -> list[dict]:
+    known = {
+        c.nonce: c
+        for c in db.session.scalars(sa.select(Checkin).where(Checkin.nonce.in_({s.nonce for s in scans})))
+    }
+    answers = {}
+    for scan in sorted(scans, key=lambda s: s.scanned_at):  # first scan wins within the batch, too
+        if scan.nonce in known:
+            c = known[scan.nonce]
+            answers[scan.nonce] = _answer(scan, "admitted" if c.counts else "conflict", c.conflict or "")
+            continue
+        attendee, version, reason = holders[scan.qr if scan.qr is not None else scan.attendee_id]
+        if attendee is None:
+            answers[scan.nonce] = _answer(scan, "invalid", reason)
+            continue
+        at = min(scan.scanned_at, now + CLOCK_SKEW)
+        refused = _judge(lst, attendee, version, at)
+        checkin = Checkin(
+            list_id=lst.id,
+            attendee_id=attendee.id,
+            nonce=scan.nonce,
+            scanned_at=at,
+            recorded_at=now,
+            gate=scan.gate[:100],
+            offline=True,
+            user_id=user.id if user else None,
+        )
+        if refused:
+            checkin.conflict = refused[0].value
+        else:
+            _admit_first_scan_wins(lst, checkin)
+        db.session.add(checkin)
+        db.session.flush()
+        known[scan.nonce] = checkin
+        answers[scan.nonce] = _answer(
+            scan, "admitted" if checkin.counts else "conflict", checkin.conflict or ""
+        )
+    return [answers[s.nonce] for s in scans]
+
+
+def _admit_first_scan_wins(lst: CheckinList, checkin: Checkin) -> None:
+    """Gives `checkin` an entry number, or makes it a conflict when the attendee is inside already.
+    An admission scanned later than this one yields its number (and becomes the conflict)."""
+    current, entry_no = admissions(lst, checkin.attendee_id)
+    if current is None or lst.allow_reentry:
+        checkin.entry_no = entry_no
+    elif current.scanned_at > checkin.scanned_at:
+        checkin.entry_no, current.entry_no = current.entry_no, None
+        current.conflict = Result.ALREADY_REDEEMED.value
+        db.session.flush()  # free the number before the new row takes it
+    else:
+        checkin.conflict = Result.ALREADY_REDEEMED.value
+
+
+def _answer(scan: OfflineScan, outcome: str, reason: str) -> dict:
+    return {"nonce": scan.nonce, "outcome": outcome, "reason": reason}
+
+
+# -- what an offline scanner downloads ---------------------------------------------------------
+
+
+def attendee_rows(lst: CheckinList) -> list[dict]:
+    """Every attendee of the event as the list sees them, in a handful of queries: the rules'
+    verdict apart from the scan itself (`refused`: [result, reason] or null) and the admission
+    that counts (`inside`)."""
+    event_id = lst.event_id
+    invoice_open = _open_invoice().where(SalesDocument.order_id == Order.id)
+    rows = db.session.execute(
+        sa.select(
+            Attendee.id,
+            Attendee.name,
+            Attendee.ticket_version,
+            Attendee.ticket_type_id,
+            Attendee.cancelled_at,
+            Order.code,
+            Order.status,
+            sa.and_(Order.payment_method == PaymentMethod.INVOICE, invoice_open).label("invoice_open"),
+        )
+        .join(Order, Attendee.order_id == Order.id)
+        .where(Attendee.event_id == event_id, Order.status != OrderStatus.EXPIRED)
+        .order_by(Attendee.id)
+    ).all()
+    sessions = defaultdict(list)
+    for attendee_id, session_id, name in db.session.execute(
+        sa.select(AttendeeSession.attendee_id, EventSession.id, EventSession.name)
+        .join(EventSession, AttendeeSession.session_id == EventSession.id)
+        .where(EventSession.event_id == event_id)
+    ):
+        sessions[attendee_id].append((session_id, name))
+    types = {
+        t.id: t.label
+        for t in db.session.scalars(sa.select(TicketType).where(TicketType.event_id == event_id))
+    }
+    inside = admissions_inside(lst)
+    out = []
+    for r in rows:
+        standing = Standing(
+            cancelled=r.cancelled_at is not None,
+            order_status=r.status,
+            invoice_open=bool(r.invoice_open),
+            ticket_type_id=r.ticket_type_id,
+            session_ids=frozenset(s for s, _ in sessions[r.id]),
+        )
+        refused = refusal(lst, standing)
+        out.append(
+            {
+                "id": r.id,
+                "name": r.name,
+                "order": r.code,
+                "version": r.ticket_version,
+                "ticket_type": types.get(r.ticket_type_id, ""),
+                "workshops": [localized(n) for _, n in sessions[r.id]],
+                "refused": [refused[0].value, refused[1]] if refused else None,
+                "inside": inside.get(r.id),
+            }
+        )
+    return out
+
+
+def admissions_inside(lst: CheckinList) -> dict[int, dict]:
+    """The counting admission per attendee (the latest on a re-entry list): when, where, by whom."""
+    rows = db.session.execute(
+        sa.select(Checkin.id, Checkin.attendee_id, Checkin.scanned_at, Checkin.gate, User.name)
+        .outerjoin(User, Checkin.user_id == User.id)
+        .where(Checkin.list_id == lst.id, Checkin.entry_no.is_not(None), Checkin.undone_at.is_(None))
+        .order_by(Checkin.entry_no)
+    )
+    return {
+        r.attendee_id: {"checkin": r.id, "at": r.scanned_at.isoformat(), "gate": r.gate, "by": r.name or ""}
+        for r in rows
+    }
+
+
+def offline_package(lst: CheckinList, *, now: datetime) -> dict:
+    """All a scanner needs to judge this list's scans without a network."""
+    return {
+        "generated_at": now.isoformat(),
+        "event": {"id": lst.event_id, "slug": lst.event.slug, "name": lst.event.name},
+        "keys": {
+            str(key_id): base64.b64encode(public_key_bytes(key)).decode()
+            for key_id, key in public_keys(lst.event).items()
+        },
+        "list": list_out(lst),
+        "attendees": attendee_rows(lst),
+    }
+
+
+def list_out(lst: CheckinList) -> dict:
+    return {
+        "id": lst.id,
+        "name": lst.name,
+        "allow_reentry": lst.allow_reentry,
+        "admit_unpaid_invoices": lst.admit_unpaid_invoices,
+        "opens_at": lst.opens_at.isoformat() if lst.opens_at else None,
+        "closes_at": lst.closes_at.isoformat() if lst.closes_at else None,
+        "ticket_types": [t.label for t in lst.ticket_types],
+        "workshop": lst.session.label if lst.session else None,
+    }
+
+
+# -- the organiser's view ----------------------------------------------------------------------
+
+
+@dataclass
+class ListProgress:
+    checkin_list: CheckinList
+    expected: int = 0
+    inside: int = 0
+    by_type: dict[str, list[int]] = field(default_factory=dict)  # ticket type → [inside, expected]
+
+
+def progress(event: Event) -> list[ListProgress]:
+    """Checked in / expected per list and per ticket type. Expected: those the list admits."""
+    out = []
+    for lst in lists_of(event):
+        p = ListProgress(lst)
+        for row in attendee_rows(lst):
+            if row["refused"] and row["refused"][0] != Result.UNPAID:
+                continue
+            counts = p.by_type.setdefault(row["ticket_type"], [0, 0])
+            counts[1] += 1
+            p.expected += 1
+            if row["inside"]:
+                counts[0] += 1
+                p.inside += 1
+        out.append(p)
+    return out
+
+
+def conflicts(event: Event) -> list[Checkin]:
+    return list(
+        db.session.scalars(
+            sa.select(Checkin)
+            .join(CheckinList, Checkin.list_id == CheckinList.id)
+            .where(CheckinList.event_id == event.id, Checkin.conflict.is_not(None))
+            .order_by(Checkin.scanned_at.desc())
+        )
+    )
+
+
+def recent_checkins(lst: CheckinList, limit: int = 20) -> list[Checkin]:
+    return list(
+        db.session.scalars(
+            sa.select(Checkin)
+            .where(Checkin.list_id == lst.id)
+            .order_by(Checkin.recorded_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def lists_of(event: Event) -> list[CheckinList]:
+    return list(
+        db.session.scalars(
+            sa.select(CheckinList).where(CheckinList.event_id == event.id).order_by(CheckinList.id)
+        )
+    )
+
+
+# -- building lists ----------------------------------------------------------------------------
+
+
+@dataclass
+class ListData:
+    name: str
+    ticket_type_ids: list[int] = field(default_factory=list)  # empty: every ticket type
+    session_id: int | None = None
+    allow_reentry: bool = False
+    admit_unpaid_invoices: bool = True
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+
+
+def save_list(event: Event, data: ListData, lst: CheckinList | None = None) -> CheckinList:
+    """Creates (or changes) a check-in list after checking every field."""
+    errors: dict[str, list] = {}
+    name = data.name.strip()
+    if not name:
+        errors["name"] = [_l("Give the list a name, for example “Main entrance”.")]
+    elif len(name) > 200:
+        errors["name"] = [_l("At most 200 characters.")]
+    types = {t.id: t for t in event.ticket_types}
+    if any(i not in types for i in data.ticket_type_ids):
+        errors["ticket_type_ids"] = [_l("Choose ticket types of this event.")]
+    sessions = {s.id: s for s in event.sessions}
+    if data.session_id is not None and data.session_id not in sessions:
+        errors["session_id"] = [_l("Choose a workshop of this event.")]
+    if data.opens_at and data.closes_at and data.closes_at <= data.opens_at:
+        errors["closes_at"] = [_l("The list must close after it opens.")]
+    if errors:
+        raise ValidationError(fields=errors)
+    if lst is None:
+        lst = CheckinList(event_id=event.id)
+        db.session.add(lst)
+    lst.name = name
+    lst.ticket_types = [types[i] for i in sorted(set(data.ticket_type_ids))]
+    lst.session_id = data.session_id
+    lst.allow_reentry = data.allow_reentry
+    lst.admit_unpaid_invoices = data.admit_unpaid_invoices
+    lst.opens_at, lst.closes_at = data.opens_at, data.closes_at
+    db.session.flush()
+    return lst
+
+
+def delete_list(lst: CheckinList) -> None:
+    """A list that has admitted somebody keeps its record; only an unused list can go."""
+    if db.session.scalar(sa.select(sa.exists().where(Checkin.list_id == lst.id))):
+        raise Conflict(
+            _l("People have been checked in on this list, so it cannot be deleted."), code="in_use"
+        )
+    db.session.delete(lst)
+
+
+def attendee_summary(attendee: Attendee, admission: Checkin | None = None) -> dict:
+    """What the gate shows about an attendee."""
+    out = {
+        "id": attendee.id,
+        "name": attendee.name,
+        "order": attendee.order.code,
+        "ticket_type": attendee.ticket_type.label,
+        "workshops": [s.label for s in attendee.sessions],
+    }
+    if admission is not None:
+        out["checkin"] = {
+            "id": admission.id,
+            "at": admission.scanned_at.isoformat(),
+            "gate": admission.gate,
+            "by": admission.user.name if admission.user else "",
+        }
+    return out
