@@ -99,13 +99,24 @@ def _register_blueprints(app: Flask) -> None:
     from eventreg.admin.views import bp as admin_bp
     from eventreg.api.checkin import blp as checkin_api_blp
     from eventreg.api.views import blp as api_blp
+    from eventreg.checkin.manage import bp as checkin_manage_bp
+    from eventreg.checkin.views import bp as checkin_bp
     from eventreg.events.views import bp as events_bp
     from eventreg.extensions import api, csrf
     from eventreg.payments.views import bp as payments_bp
     from eventreg.registration.views import bp as registration_bp
     from eventreg.tickets.views import bp as tickets_bp
 
-    for bp in (events_bp, registration_bp, accounts_bp, admin_bp, tickets_bp, payments_bp):
+    for bp in (
+        events_bp,
+        registration_bp,
+        accounts_bp,
+        admin_bp,
+        tickets_bp,
+        payments_bp,
+        checkin_bp,
+        checkin_manage_bp,
+    ):
         app.register_blueprint(bp)
     for blp in (api_blp, checkin_api_blp):
         csrf.exempt(blp)  # the API authenticates with bearer tokens, never with cookies

@@ -2,13 +2,14 @@
 
 `seed_demo()` is idempotent: what exists (by event slug or user email) is left alone."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from eventreg.accounts.models import EventRoleKind, User
 from eventreg.accounts.services import create_user, grant_event_role
+from eventreg.checkin.services import ListData, save_list
 from eventreg.events.models import (
     Event,
     EventSession,
@@ -266,6 +267,24 @@ def _organiser() -> Organiser:
     return organiser
 
 
+def _checkin_lists(event: Event) -> None:
+    """The doors of the conference: everybody at the main entrance, one workshop room, and the
+    second day's entrance, open from 07:30 that morning."""
+    save_list(event, ListData(name="Hovedinngang / Main entrance"))
+    workshop = event.sessions[0]
+    save_list(event, ListData(name=f"Rom / Room: {workshop.name['nb']}", session_id=workshop.id))
+    day2 = event.starts_at.astimezone(OSLO).date() + timedelta(days=1)
+    save_list(
+        event,
+        ListData(
+            name="Dag 2 / Day 2",
+            allow_reentry=True,
+            opens_at=_oslo(day2.year, day2.month, day2.day, 7, 30),
+            closes_at=_oslo(day2.year, day2.month, day2.day, 23, 0),
+        ),
+    )
+
+
 def seed_demo() -> list[tuple[str, str]]:
     """Creates what is missing of the demo and returns the staff logins (email, password)."""
     organiser = _organiser()
@@ -312,5 +331,6 @@ def seed_demo() -> list[tuple[str, str]]:
                     ),
                 ]
             )
+            _checkin_lists(event)
     db.session.flush()
     return [(email, password) for email, _n, password, _a, _m in DEMO_USERS]

@@ -199,6 +199,9 @@ class ScansIn(Schema):
 class ScanResultOut(Schema):
     nonce = fields.String()
     outcome = fields.String(metadata={"description": "admitted, conflict or invalid (not recorded)"})
+    result = fields.String(
+        metadata={"description": "what the rules say, as for redeem: ok, already_redeemed, ..."}
+    )
     reason = fields.String()
 
 

@@ -56,12 +56,14 @@ class Checkin(Base):
     __table_args__ = (sa.UniqueConstraint("list_id", "attendee_id", "entry_no"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    list_id: Mapped[int] = mapped_column(sa.ForeignKey("checkin_list.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(sa.ForeignKey("checkin_list.id", ondelete="RESTRICT"))
     attendee_id: Mapped[int] = mapped_column(sa.ForeignKey("attendee.id", ondelete="CASCADE"), index=True)
     # Chosen by the scanner for each scan, so an upload sent twice records nothing twice.
     nonce: Mapped[str] = mapped_column(sa.String(64), unique=True)
     entry_no: Mapped[int | None] = mapped_column()
-    conflict: Mapped[str | None] = mapped_column(sa.String(40))  # why it does not count
+    # Why it does not count: the rules' result (already_redeemed, cancelled, ...) and its detail.
+    conflict: Mapped[str | None] = mapped_column(sa.String(40))
+    conflict_reason: Mapped[str] = mapped_column(sa.String(40), default="")
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the gate's clock
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     gate: Mapped[str] = mapped_column(sa.String(100), default="")

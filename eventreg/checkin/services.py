@@ -266,6 +266,13 @@ def redeem(
     raise Conflict(_l("Too many scans of this ticket at once; please scan again."), code="busy")
 
 
+def get_checkin(event: Event, checkin_id: int) -> Checkin:
+    checkin = db.session.get(Checkin, checkin_id)
+    if checkin is None or checkin.checkin_list.event_id != event.id:
+        raise NotFound(_l("No such check-in."))
+    return checkin
+
+
 def undo(lst: CheckinList, checkin_id: int, *, user: User | None, now: datetime) -> Checkin:
     """Takes back a mistaken admission; the attendee can then be admitted again."""
     checkin = db.session.get(Checkin, checkin_id)
@@ -300,7 +307,8 @@ def upload_scans(
     was admitted before, is kept as a conflict for the organiser; the first scan wins, so a later
     admission that was uploaded earlier becomes the conflict.
 
-    Answers per scan: {"nonce", "outcome": "admitted" | "conflict" | "invalid", "reason"}."""
+    Answers per scan: {"nonce", "outcome": "admitted" | "conflict" | "invalid" (not recorded),
+    "result" and "reason": what the rules say about it, as redeem would}."""
     holders = _offline_holders(lst, scans)
     lock_tickets(a.id for a, _, _ in holders.values() if a is not None)
     for _ in range(_ATTEMPTS):
@@ -348,12 +356,16 @@ def _record_batch(lst: CheckinList, scans: list[OfflineScan], holders: dict, *, 
     answers = {}
     for scan in sorted(scans, key=lambda s: s.scanned_at):  # first scan wins within the batch, too
         if scan.nonce in known:
-            c = known[scan.nonce]
-            answers[scan.nonce] = _answer(scan, "admitted" if c.counts else "conflict", c.conflict or "")
+            answers[scan.nonce] = _answer(scan, known[scan.nonce])
             continue
         attendee, version, reason = holders[scan.qr if scan.qr is not None else scan.attendee_id]
         if attendee is None:
-            answers[scan.nonce] = _answer(scan, "invalid", reason)
+            answers[scan.nonce] = {
+                "nonce": scan.nonce,
+                "outcome": "invalid",
+                "result": "invalid",
+                "reason": reason,
+            }
             continue
         at = min(scan.scanned_at, now + CLOCK_SKEW)
         refused = _judge(lst, attendee, version, at)
@@ -368,15 +380,13 @@ def _record_batch(lst: CheckinList, scans: list[OfflineScan], holders: dict, *, 
             user_id=user.id if user else None,
         )
         if refused:
-            checkin.conflict = refused[0].value
+            checkin.conflict, checkin.conflict_reason = refused[0].value, refused[1]
         else:
             _admit_first_scan_wins(lst, checkin)
         db.session.add(checkin)
         db.session.flush()
         known[scan.nonce] = checkin
-        answers[scan.nonce] = _answer(
-            scan, "admitted" if checkin.counts else "conflict", checkin.conflict or ""
-        )
+        answers[scan.nonce] = _answer(scan, checkin)
     return [answers[s.nonce] for s in scans]
 
 
@@ -388,14 +398,21 @@ def _admit_first_scan_wins(lst: CheckinList, checkin: Checkin) -> None:
         checkin.entry_no = entry_no
     elif current.scanned_at > checkin.scanned_at:
         checkin.entry_no, current.entry_no = current.entry_no, None
-        current.conflict = Result.ALREADY_REDEEMED.value
+        current.conflict, current.conflict_reason = Result.ALREADY_REDEEMED.value, "earlier_scan"
         db.session.flush()  # free the number before the new row takes it
     else:
-        checkin.conflict = Result.ALREADY_REDEEMED.value
+        checkin.conflict, checkin.conflict_reason = Result.ALREADY_REDEEMED.value, "earlier_scan"
 
 
-def _answer(scan: OfflineScan, outcome: str, reason: str) -> dict:
-    return {"nonce": scan.nonce, "outcome": outcome, "reason": reason}
+def _answer(scan: OfflineScan, checkin: Checkin) -> dict:
+    if checkin.counts:
+        return {"nonce": scan.nonce, "outcome": "admitted", "result": Result.OK.value, "reason": ""}
+    return {
+        "nonce": scan.nonce,
+        "outcome": "conflict",
+        "result": checkin.conflict,
+        "reason": checkin.conflict_reason,
+    }
 
 
 # -- what an offline scanner downloads ---------------------------------------------------------
@@ -450,6 +467,7 @@ def attendee_rows(lst: CheckinList) -> list[dict]:
                 "name": r.name,
                 "order": r.code,
                 "version": r.ticket_version,
+                "ticket_type_id": r.ticket_type_id,
                 "ticket_type": types.get(r.ticket_type_id, ""),
                 "workshops": [localized(n) for _, n in sessions[r.id]],
                 "refused": [refused[0].value, refused[1]] if refused else None,
@@ -504,28 +522,40 @@ def list_out(lst: CheckinList) -> dict:
 
 
 @dataclass
+class TypeProgress:
+    ticket_type: TicketType
+    inside: int = 0
+    expected: int = 0
+
+
+@dataclass
 class ListProgress:
     checkin_list: CheckinList
-    expected: int = 0
-    inside: int = 0
-    by_type: dict[str, list[int]] = field(default_factory=dict)  # ticket type → [inside, expected]
+    by_type: list[TypeProgress]  # the ticket types the list admits, in the event's order
+
+    @property
+    def inside(self) -> int:
+        return sum(t.inside for t in self.by_type)
+
+    @property
+    def expected(self) -> int:
+        return sum(t.expected for t in self.by_type)
 
 
 def progress(event: Event) -> list[ListProgress]:
-    """Checked in / expected per list and per ticket type. Expected: those the list admits."""
+    """Checked in / expected per list and ticket type. Expected: those the list would admit now
+    (paid, or an unpaid invoice where the list allows it; right ticket type and workshop), and
+    anybody it has admitted."""
     out = []
     for lst in lists_of(event):
-        p = ListProgress(lst)
+        types = {t.id: TypeProgress(t) for t in (lst.ticket_types or event.ticket_types)}
         for row in attendee_rows(lst):
-            if row["refused"] and row["refused"][0] != Result.UNPAID:
+            counts = types.get(row["ticket_type_id"])
+            if counts is None or (row["refused"] and not row["inside"]):
                 continue
-            counts = p.by_type.setdefault(row["ticket_type"], [0, 0])
-            counts[1] += 1
-            p.expected += 1
-            if row["inside"]:
-                counts[0] += 1
-                p.inside += 1
-        out.append(p)
+            counts.expected += 1
+            counts.inside += bool(row["inside"])
+        out.append(ListProgress(lst, sorted(types.values(), key=lambda t: t.ticket_type.position)))
     return out
 
 

@@ -219,7 +219,11 @@ def test_two_gates_admitting_one_ticket_offline_is_a_conflict_and_the_first_scan
     (late,) = upload_scans(
         main, [offline(ada, 15, "n-ada-late", gate="Door 4")], user=staff, now=NOW + timedelta(minutes=20)
     )
-    assert (late["outcome"], late["reason"]) == ("conflict", "already_redeemed")
+    assert (late["outcome"], late["result"], late["reason"]) == (
+        "conflict",
+        "already_redeemed",
+        "earlier_scan",
+    )
     conflicts = services.conflicts(event)
     assert {c.gate for c in conflicts} == {"Door 1", "Door 4"}
     assert services.counting_admission(main, ada.id).gate == "Door 3"
@@ -233,9 +237,9 @@ def test_offline_scans_the_server_would_have_refused_are_conflicts_or_invalid(do
     answers = upload_scans(
         main, [offline(qr, 1, "n-bo"), offline(forged, 2, "n-forged")], user=staff, now=NOW
     )
-    assert [(a["outcome"], a["reason"]) for a in answers] == [
-        ("conflict", "cancelled"),
-        ("invalid", "bad_signature"),
+    assert [(a["outcome"], a["result"], a["reason"]) for a in answers] == [
+        ("conflict", "cancelled", ""),
+        ("invalid", "invalid", "bad_signature"),
     ]
     assert db.session.scalar(sa.select(sa.func.count(Checkin.id))) == 1  # forged: nothing to record
 
@@ -272,4 +276,7 @@ def test_progress_counts_inside_and_expected_per_list_and_ticket_type(door):
     scan(main, ada, staff)
     (p,) = services.progress(event)
     assert (p.inside, p.expected) == (1, 2)
-    assert p.by_type == {"Billett 0": [1, 1], "Billett 1": [0, 1]}
+    assert [(t.ticket_type.label, t.inside, t.expected) for t in p.by_type] == [
+        ("Billett 0", 1, 1),
+        ("Billett 1", 0, 1),
+    ]
