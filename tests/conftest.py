@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 from eventreg import create_app
 from eventreg.extensions import db
 from eventreg.registration import capacity
+from eventreg.tickets import services as ticket_services
 from tests.smtp_server import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,10 +98,11 @@ def app(database_url, tmp_path_factory, smtp_server):
 
 @pytest.fixture(autouse=True)
 def _forget_seat_counts():
-    """Event ids come back after the database is emptied; a count remembered from the last
-    test must not speak for a new event."""
+    """Event ids come back after the database is emptied; a count or key remembered from the
+    last test must not speak for a new event."""
     yield
     capacity._last_count.clear()
+    ticket_services._key_cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from eventreg.accounts.models import ApiToken, EventRole, EventRoleKind, User
@@ -106,7 +107,11 @@ def issue_device_token(user: User, label: str, *, expires_at: datetime) -> str:
 
 
 def user_for_token(raw: str, *, now: datetime | None = None) -> User | None:
-    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(raw)))
+    token = db.session.scalar(
+        sa.select(ApiToken)
+        .where(ApiToken.token_hash == _hash_token(raw))
+        .options(joinedload(ApiToken.user).joinedload(User.roles))  # one query: scanners call often
+    )
     if token is None or (token.expires_at is not None and token.expires_at <= (now or clock.now())):
         return None
     return token.user

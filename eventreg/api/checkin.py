@@ -20,8 +20,9 @@ from eventreg.api.schemas import (
 from eventreg.checkin import services
 from eventreg.checkin.models import CheckinList
 from eventreg.core.clock import now
+from eventreg.core.errors import NotFound
 from eventreg.events.models import Event
-from eventreg.events.services import get_event
+from eventreg.events.services import check_visible, get_event
 from eventreg.extensions import db
 
 blp = Blueprint("checkin_api", __name__, description="Check-in at the door (staff tokens)")
@@ -37,8 +38,17 @@ def _staff(slug: str) -> tuple[Event, User]:
 
 
 def _list(slug: str, list_id: int) -> tuple[CheckinList, User]:
-    event, user = _staff(slug)
-    return services.get_list(event, list_id), user
+    """The list and the staff user; the event comes with the list (one query per scan)."""
+    user = api_actor()
+    if user is None:
+        raise Unauthorized(_l("Use 'Authorization: Bearer <token>'."))
+    lst = services.find_list(slug, list_id)
+    if lst is None:
+        _staff(slug)  # 404 for an unknown event, 403 for another event's staff
+        raise NotFound(_l("No such check-in list."))
+    check_visible(lst.event, user)
+    require_event_role(user, lst.event_id, EventRoleKind.CHECKIN)
+    return lst, user
 
 
 def verdict_out(verdict: services.Verdict) -> dict:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, joinedload
 
 from eventreg.accounts.models import User
 from eventreg.checkin.models import Checkin, CheckinList
@@ -32,10 +33,9 @@ from eventreg.extensions import db
 from eventreg.payments.models import DocumentKind, DocumentStatus, SalesDocument
 from eventreg.registration.models import Attendee, AttendeeSession, Order, OrderStatus, PaymentMethod
 from eventreg.tickets.services import public_keys
-from eventreg.tickets.signing import InvalidTicket, claimed_event, public_key_bytes, read_ticket
+from eventreg.tickets.signing import InvalidTicket, TicketClaim, claimed_event, public_key_bytes, read_ticket
 
 CLOCK_SKEW = timedelta(minutes=5)  # an offline scanner's clock may run this far ahead
-_ATTEMPTS = 5  # a redeem that loses a race for an entry number looks again this often
 
 
 class Result(enum.StrEnum):
@@ -96,24 +96,17 @@ def outside_window(lst: CheckinList, at: datetime) -> str | None:
     return None
 
 
-def _standing(lst: CheckinList, attendee: Attendee) -> Standing:
+def _standing(lst: CheckinList, attendee: Attendee, *, invoice_open: bool | None = None) -> Standing:
+    """`invoice_open` may be given by a caller that asked for many attendees at once."""
     order = attendee.order
-    invoice_open = False
-    if order.payment_method == PaymentMethod.INVOICE and not lst.admit_unpaid_invoices:
-        invoice_open = db.session.scalar(sa.select(_open_invoice().where(SalesDocument.order_id == order.id)))
-    session_ids = frozenset()
-    if lst.session_id is not None:
-        session_ids = frozenset(
-            db.session.scalars(
-                sa.select(AttendeeSession.session_id).where(AttendeeSession.attendee_id == attendee.id)
-            )
-        )
+    if invoice_open is None:
+        invoice_open = bool(_orders_with_open_invoices(lst, [order]))
     return Standing(
         cancelled=attendee.cancelled_at is not None,
         order_status=order.status,
-        invoice_open=bool(invoice_open),
+        invoice_open=invoice_open,
         ticket_type_id=attendee.ticket_type_id,
-        session_ids=session_ids,
+        session_ids=frozenset(s.id for s in attendee.sessions),
     )
 
 
@@ -124,12 +117,30 @@ def _open_invoice():
     )
 
 
+def _orders_with_open_invoices(lst: CheckinList, orders) -> set[int]:
+    """Only asked when the list refuses unpaid invoices."""
+    ids = {o.id for o in orders if o.payment_method == PaymentMethod.INVOICE}
+    if lst.admit_unpaid_invoices or not ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(SalesDocument.order_id)
+            .where(SalesDocument.order_id.in_(ids), SalesDocument.kind == DocumentKind.INVOICE)
+            .where(SalesDocument.status == DocumentStatus.OPEN)
+        )
+    )
+
+
 def _judge(
-    lst: CheckinList, attendee: Attendee, version: int | None, at: datetime
+    lst: CheckinList,
+    attendee: Attendee,
+    version: int | None,
+    at: datetime,
+    *,
+    invoice_open: bool | None = None,
 ) -> tuple[Result, str] | None:
     """Rules 2 to 5 for one attendee; `version` is the QR's (None: found by name, no QR)."""
-    standing = _standing(lst, attendee)
-    refused = refusal(lst, standing)
+    refused = refusal(lst, _standing(lst, attendee, invoice_open=invoice_open))
     if refused and refused[0] == Result.CANCELLED:
         return refused
     if version is not None and version != attendee.ticket_version:
@@ -148,22 +159,39 @@ def new_nonce() -> str:
 
 
 def get_list(event: Event, list_id: int) -> CheckinList:
-    lst = db.session.get(CheckinList, list_id)
-    if lst is None or lst.event_id != event.id:
+    lst = find_list(event.slug, list_id)
+    if lst is None:
         raise NotFound(_l("No such check-in list."))
     return lst
 
 
-def _ticket_holder(event: Event, qr: str) -> tuple[Attendee | None, int | None, str]:
-    """The attendee a genuine QR of this event names, the QR's ticket version, or the reason why not."""
+def find_list(slug: str, list_id: int) -> CheckinList | None:
+    """The list of the event with this slug, with its event and rules, in one query: a gate
+    asks for it with every scan."""
+    return (
+        db.session.scalars(
+            sa.select(CheckinList)
+            .join(CheckinList.event)
+            .where(CheckinList.id == list_id, Event.slug == slug)
+            .options(contains_eager(CheckinList.event), joinedload(CheckinList.ticket_types))
+        )
+        .unique()
+        .one_or_none()
+    )
+
+
+def _claim(event: Event, qr: str) -> tuple[TicketClaim | None, str]:
+    """The claim of a genuine QR of this event, or why not. A key this process has not seen
+    yet (rotated a moment ago) sends it back to the database once."""
     try:
-        claim = read_ticket(qr, public_keys(event), event_id=event.id)
+        return read_ticket(qr, public_keys(event, cached=True), event_id=event.id), ""
     except InvalidTicket as bad:
-        return None, None, _refined(bad.reason, qr, event.id)
-    attendee = db.session.get(Attendee, claim.attendee_id)
-    if attendee is None or attendee.event_id != event.id:
-        return None, None, "revoked"  # signed by us, but the attendee is gone
-    return attendee, claim.version, ""
+        if bad.reason == "unknown_key":
+            try:
+                return read_ticket(qr, public_keys(event), event_id=event.id), ""
+            except InvalidTicket as again:
+                bad = again
+        return None, _refined(bad.reason, qr, event.id)
 
 
 def _refined(reason: str, qr: str, event_id: int) -> str:
@@ -174,43 +202,69 @@ def _refined(reason: str, qr: str, event_id: int) -> str:
     return reason
 
 
-def _attendee(event: Event, attendee_id: int) -> Attendee:
-    attendee = db.session.get(Attendee, attendee_id)
-    if attendee is None or attendee.event_id != event.id:
-        raise NotFound(_l("No such attendee."))
-    return attendee
-
-
-def lock_tickets(attendee_ids) -> None:
-    """Scans of the same ticket take turns; other tickets do not wait. On PostgreSQL a row lock
-    per attendee (taken in id order, so two batches cannot deadlock); on SQLite this first write
-    takes the database's write lock before anything is read, so what is read stays true."""
-    table = Attendee.__table__
-    lock = (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("aid"))
-        .values(ticket_version=table.c.ticket_version)
-    )
+def locked_attendees(event_id: int, attendee_ids) -> dict[int, Attendee]:
+    """The event's attendees with these ids, locked and read after the lock, with what the rules
+    and the answer need (order, ticket type, workshops). Scans of one ticket take turns; other
+    tickets do not wait. On PostgreSQL a row lock per attendee, taken in id order so that two
+    batches cannot deadlock; on SQLite a first write takes the database's write lock before
+    anything is read."""
     ids = sorted(set(attendee_ids))
-    if ids:
-        db.session.execute(lock, [{"aid": i} for i in ids])
+    if not ids:
+        return {}
+    query = (
+        sa.select(Attendee)
+        .where(Attendee.id.in_(ids), Attendee.event_id == event_id)
+        .options(
+            joinedload(Attendee.order, innerjoin=True),
+            joinedload(Attendee.ticket_type, innerjoin=True),
+            joinedload(Attendee.sessions),
+        )
+        .order_by(Attendee.id)
+        .execution_options(populate_existing=True)  # what another gate committed before our lock
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Attendee)
+    else:
+        table = Attendee.__table__
+        db.session.execute(
+            sa.update(table).where(table.c.id.in_(ids)).values(ticket_version=table.c.ticket_version)
+        )
+    return {a.id: a for a in db.session.scalars(query).unique()}
 
 
-def admissions(lst: CheckinList, attendee_id: int) -> tuple[Checkin | None, int]:
-    """The admission that counts now (the latest, on a re-entry list) and the number the next one
-    gets, from one read: two gates that race anyway both write the same number, and the unique
-    constraint lets only one of them succeed."""
-    rows = db.session.scalars(
-        sa.select(Checkin)
-        .where(Checkin.list_id == lst.id, Checkin.attendee_id == attendee_id, Checkin.entry_no.is_not(None))
-        .order_by(Checkin.entry_no.desc())
-    ).all()
-    current = next((c for c in rows if c.undone_at is None), None)
-    return current, (rows[0].entry_no + 1 if rows else 1)
+@dataclass
+class Admissions:
+    """A ticket's admissions on a list, read together with a scan's nonce: two gates that race
+    anyway both write the same next number, and the unique constraint lets only one succeed."""
+
+    rows: list[Checkin]  # with an entry number, the latest first
+    earlier: Checkin | None = None  # the scan with this nonce, if it was recorded before
+
+    @property
+    def current(self) -> Checkin | None:
+        """The admission that counts now (the latest, on a re-entry list)."""
+        return next((c for c in self.rows if c.undone_at is None), None)
+
+    @property
+    def next_entry_no(self) -> int:
+        return self.rows[0].entry_no + 1 if self.rows else 1
+
+
+def admissions(lst: CheckinList, attendee_id: int, nonce: str | None = None) -> Admissions:
+    condition = sa.and_(
+        Checkin.list_id == lst.id, Checkin.attendee_id == attendee_id, Checkin.entry_no.is_not(None)
+    )
+    if nonce is not None:
+        condition = sa.or_(condition, Checkin.nonce == nonce)
+    found = db.session.scalars(sa.select(Checkin).where(condition).order_by(Checkin.entry_no.desc())).all()
+    rows = [
+        c for c in found if c.entry_no is not None and c.list_id == lst.id and c.attendee_id == attendee_id
+    ]
+    return Admissions(rows, next((c for c in found if c.nonce == nonce), None))
 
 
 def counting_admission(lst: CheckinList, attendee_id: int) -> Checkin | None:
-    return admissions(lst, attendee_id)[0]
+    return admissions(lst, attendee_id).current
 
 
 def redeem(
@@ -228,42 +282,50 @@ def redeem(
     if (qr is None) == (attendee_id is None):
         raise ValidationError(_l("Send either a QR code or an attendee."))
     nonce = nonce or new_nonce()
+    version = None
     if qr is not None:
-        attendee, version, reason = _ticket_holder(lst.event, qr)
-        if attendee is None:
+        claim, reason = _claim(lst.event, qr)
+        if claim is None:
             return Verdict(Result.INVALID, reason)
-    else:
-        attendee, version = _attendee(lst.event, attendee_id), None
-    lock_tickets([attendee.id])
-    earlier = db.session.scalar(sa.select(Checkin).where(Checkin.nonce == nonce))
-    if earlier is not None:
-        if earlier.list_id != lst.id or earlier.attendee_id != attendee.id:
+        attendee_id, version = claim.attendee_id, claim.version
+    attendee = locked_attendees(lst.event_id, [attendee_id]).get(attendee_id)
+    if attendee is None:
+        if qr is None:
+            raise NotFound(_l("No such attendee."))
+        return Verdict(Result.INVALID, "revoked")  # signed by us, but the attendee is gone
+    state = admissions(lst, attendee.id, nonce)
+    if state.earlier is not None:
+        if state.earlier.list_id != lst.id or state.earlier.attendee_id != attendee.id:
             raise Conflict(_l("This scan was recorded for another ticket."), code="nonce_reused")
-        return Verdict(Result.OK if earlier.counts else Result.ALREADY_REDEEMED, "", attendee, earlier)
+        result = Result.OK if state.earlier.counts else Result.ALREADY_REDEEMED
+        return Verdict(result, "", attendee, state.earlier)
     refused = _judge(lst, attendee, version, now)
     if refused:
         return Verdict(refused[0], refused[1], attendee)
-    for _ in range(_ATTEMPTS):
-        current, entry_no = admissions(lst, attendee.id)
-        if current is not None and not lst.allow_reentry:
-            return Verdict(Result.ALREADY_REDEEMED, "", attendee, current)
-        checkin = Checkin(
-            list_id=lst.id,
-            attendee_id=attendee.id,
-            nonce=nonce,
-            entry_no=entry_no,
-            scanned_at=now,
-            recorded_at=now,
-            gate=gate[:100],
-            user_id=user.id if user else None,
-        )
-        try:
-            with db.session.begin_nested():
-                db.session.add(checkin)
-        except IntegrityError:
-            continue  # another gate wrote this entry number first: look again
-        return Verdict(Result.OK, "", attendee, checkin)
-    raise Conflict(_l("Too many scans of this ticket at once; please scan again."), code="busy")
+    if state.current is not None and not lst.allow_reentry:
+        return Verdict(Result.ALREADY_REDEEMED, "", attendee, state.current)
+    checkin = Checkin(
+        list_id=lst.id,
+        attendee_id=attendee.id,
+        nonce=nonce,
+        entry_no=state.next_entry_no,
+        scanned_at=now,
+        recorded_at=now,
+        gate=gate[:100],
+        user=user,
+    )
+    db.session.add(checkin)
+    _flush_or_busy()
+    return Verdict(Result.OK, "", attendee, checkin)
+
+
+def _flush_or_busy() -> None:
+    """Under the ticket's lock only a scan sent twice at the very same moment can collide here."""
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(_l("Too many scans of this ticket at once; please scan again."), code="busy") from None
 
 
 def get_checkin(event: Event, checkin_id: int) -> Checkin:
@@ -308,58 +370,45 @@ def upload_scans(
     admission that was uploaded earlier becomes the conflict.
 
     Answers per scan: {"nonce", "outcome": "admitted" | "conflict" | "invalid" (not recorded),
-    "result" and "reason": what the rules say about it, as redeem would}."""
-    holders = _offline_holders(lst, scans)
-    lock_tickets(a.id for a, _, _ in holders.values() if a is not None)
-    for _ in range(_ATTEMPTS):
-        try:
-            with db.session.begin_nested():
-                return _record_batch(lst, scans, holders, user=user, now=now)
-        except IntegrityError:
-            continue  # the same nonce came in another request meanwhile: judge the batch again
-    raise Conflict(_l("Too many scans at once; please upload again."), code="busy")
+    "result" and "reason": what the rules say about it, as redeem would}.
 
-
-def _offline_holders(lst: CheckinList, scans: list[OfflineScan]) -> dict:
-    """(attendee, QR version, reason) for each scan's QR or attendee id, each checked once."""
-    keys = public_keys(lst.event)
-    attendees = {
-        a.id: a
-        for a in db.session.scalars(
-            sa.select(Attendee).where(
-                Attendee.event_id == lst.event_id,
-                Attendee.id.in_({s.attendee_id for s in scans if s.qr is None}),
-            )
-        )
-    }
-    holders = {}
+    A handful of statements per batch, whatever its size: the attendees are locked and read in
+    one query, their admissions and the batch's known nonces in one each, and the new rows are
+    written in one flush."""
+    claims = {}  # QR → (claim, reason), each QR checked once
     for scan in scans:
+        if scan.qr is not None and scan.qr not in claims:
+            claims[scan.qr] = _claim(lst.event, scan.qr)
+
+    def attendee_id_of(scan: OfflineScan) -> int | None:
         if scan.qr is None:
-            attendee = attendees.get(scan.attendee_id)
-            holders[scan.attendee_id] = (attendee, None, "" if attendee else "unknown")
-        elif scan.qr not in holders:
-            try:
-                claim = read_ticket(scan.qr, keys, event_id=lst.event_id)
-            except InvalidTicket as bad:
-                holders[scan.qr] = (None, None, _refined(bad.reason, scan.qr, lst.event_id))
-                continue
-            attendee = db.session.get(Attendee, claim.attendee_id)
-            holders[scan.qr] = (attendee, claim.version, "") if attendee else (None, None, "revoked")
-    return holders
+            return scan.attendee_id
+        claim = claims[scan.qr][0]
+        return claim.attendee_id if claim else None
 
-
-def _record_batch(lst: CheckinList, scans: list[OfflineScan], holders: dict, *, user, now) -> list[dict]:
+    attendees = locked_attendees(lst.event_id, filter(None, map(attendee_id_of, scans)))
     known = {
         c.nonce: c
         for c in db.session.scalars(sa.select(Checkin).where(Checkin.nonce.in_({s.nonce for s in scans})))
     }
+    history = defaultdict(list)  # attendee → their admissions on this list, the latest first
+    for c in db.session.scalars(
+        sa.select(Checkin)
+        .where(Checkin.list_id == lst.id, Checkin.attendee_id.in_(attendees), Checkin.entry_no.is_not(None))
+        .order_by(Checkin.entry_no.desc())
+    ):
+        history[c.attendee_id].append(c)
+    unpaid = _orders_with_open_invoices(lst, [a.order for a in attendees.values()])
+
     answers = {}
     for scan in sorted(scans, key=lambda s: s.scanned_at):  # first scan wins within the batch, too
         if scan.nonce in known:
             answers[scan.nonce] = _answer(scan, known[scan.nonce])
             continue
-        attendee, version, reason = holders[scan.qr if scan.qr is not None else scan.attendee_id]
+        attendee = attendees.get(attendee_id_of(scan))
         if attendee is None:
+            # Unknown id, or signed by us but the attendee is gone.
+            reason = "unknown" if scan.qr is None else claims[scan.qr][1] or "revoked"
             answers[scan.nonce] = {
                 "nonce": scan.nonce,
                 "outcome": "invalid",
@@ -367,8 +416,8 @@ def _record_batch(lst: CheckinList, scans: list[OfflineScan], holders: dict, *, 
                 "reason": reason,
             }
             continue
+        version = claims[scan.qr][0].version if scan.qr is not None else None
         at = min(scan.scanned_at, now + CLOCK_SKEW)
-        refused = _judge(lst, attendee, version, at)
         checkin = Checkin(
             list_id=lst.id,
             attendee_id=attendee.id,
@@ -377,29 +426,32 @@ def _record_batch(lst: CheckinList, scans: list[OfflineScan], holders: dict, *, 
             recorded_at=now,
             gate=scan.gate[:100],
             offline=True,
-            user_id=user.id if user else None,
+            user=user,
         )
+        refused = _judge(lst, attendee, version, at, invoice_open=attendee.order_id in unpaid)
         if refused:
             checkin.conflict, checkin.conflict_reason = refused[0].value, refused[1]
         else:
-            _admit_first_scan_wins(lst, checkin)
+            _admit_first_scan_wins(lst, checkin, Admissions(history[attendee.id]))
+            if checkin.entry_no is not None:
+                history[attendee.id].insert(0, checkin)
         db.session.add(checkin)
-        db.session.flush()
         known[scan.nonce] = checkin
         answers[scan.nonce] = _answer(scan, checkin)
+    _flush_or_busy()
     return [answers[s.nonce] for s in scans]
 
 
-def _admit_first_scan_wins(lst: CheckinList, checkin: Checkin) -> None:
+def _admit_first_scan_wins(lst: CheckinList, checkin: Checkin, state: Admissions) -> None:
     """Gives `checkin` an entry number, or makes it a conflict when the attendee is inside already.
     An admission scanned later than this one yields its number (and becomes the conflict)."""
-    current, entry_no = admissions(lst, checkin.attendee_id)
+    current = state.current
     if current is None or lst.allow_reentry:
-        checkin.entry_no = entry_no
+        checkin.entry_no = state.next_entry_no
     elif current.scanned_at > checkin.scanned_at:
         checkin.entry_no, current.entry_no = current.entry_no, None
         current.conflict, current.conflict_reason = Result.ALREADY_REDEEMED.value, "earlier_scan"
-        db.session.flush()  # free the number before the new row takes it
+        state.rows.remove(current)
     else:
         checkin.conflict, checkin.conflict_reason = Result.ALREADY_REDEEMED.value, "earlier_scan"
 

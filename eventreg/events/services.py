@@ -42,11 +42,16 @@ def get_event(slug: str, *, actor: User | None = None, details: bool = True) -> 
     is False. Raises NotFound for unknown slugs, and for drafts unless the actor organises it."""
     query = sa.select(Event).where(Event.slug == slug)
     event = db.session.scalar(query.options(*_DETAILS) if details else query)
+    check_visible(event, actor)
+    return event
+
+
+def check_visible(event: Event | None, actor: User | None) -> None:
+    """Raises NotFound for no event, and for a draft unless the actor organises it."""
     if event is None or (
         event.status == EventStatus.DRAFT and not has_event_role(actor, event.id, EventRoleKind.ORGANISER)
     ):
         raise NotFound(_l("No such event."))
-    return event
 
 
 def slots_of(event: Event) -> list[tuple[str, list[EventSession]]]:

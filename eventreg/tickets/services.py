@@ -5,6 +5,7 @@ key derived from SECRET_KEY) and knows which version of each ticket is the curre
 
 import base64
 import hashlib
+import time
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -72,12 +73,26 @@ def signing_key(event: Event, *, now: datetime) -> TicketKey:
 def rotate_key(event: Event, *, now: datetime) -> TicketKey:
     """Starts signing new tickets with a fresh key; tickets signed before stay valid."""
     lock_event_for_sale(event)
+    _key_cache.pop(event.id, None)
     return _new_key(event, now=now)
 
 
-def public_keys(event: Event) -> dict[int, Ed25519PublicKey]:
-    """What a scanner needs to check the event's tickets offline."""
-    return {k.key_id: Ed25519PublicKey.from_public_bytes(k.public_key) for k in _active_keys(event)}
+_KEY_CACHE_SECONDS = 5.0
+_key_cache: dict[int, tuple[float, dict[int, Ed25519PublicKey]]] = {}
+
+
+def public_keys(event: Event, *, cached: bool = False) -> dict[int, Ed25519PublicKey]:
+    """What a scanner needs to check the event's tickets offline. `cached`: this process may
+    answer from what it read up to 5 s ago (a gate scans hundreds of tickets a minute); a key
+    retired meanwhile is then still accepted for those seconds, a new key is looked up at once
+    by the caller that finds it missing."""
+    if cached:
+        hit = _key_cache.get(event.id)
+        if hit and time.monotonic() - hit[0] < _KEY_CACHE_SECONDS:
+            return hit[1]
+    keys = {k.key_id: Ed25519PublicKey.from_public_bytes(k.public_key) for k in _active_keys(event)}
+    _key_cache[event.id] = (time.monotonic(), keys)
+    return keys
 
 
 def ticket_qr(attendee: Attendee, *, now: datetime) -> str:

@@ -23,6 +23,7 @@ const state = {
   keys: new Map(),
   byId: new Map(),
   admissions: new Map(), // nonce → this scanner's admissions not yet in the package
+  waiting: new Set(), // nonces of those not uploaded yet
   offlineCapable: false,
   busy: false,
   seen: { text: null, at: 0 },
@@ -146,7 +147,7 @@ async function syncNow() {
 }
 
 async function upload() {
-  const waiting = [...state.admissions.values()].filter((a) => !a.uploaded);
+  const waiting = [...state.waiting].map((nonce) => state.admissions.get(nonce));
   const byList = Map.groupBy ? Map.groupBy(waiting, (a) => a.list) : groupBy(waiting);
   for (const [listId, scans] of byList) {
     for (let i = 0; i < scans.length; i += UPLOAD_BATCH) {
@@ -164,7 +165,10 @@ async function upload() {
       const { results } = await r.json();
       const outcome = new Map(results.map((x) => [x.nonce, x]));
       const uploadedAt = new Date().toISOString();
-      for (const a of batch) Object.assign(a, { uploaded: true, uploaded_at: uploadedAt, outcome: outcome.get(a.nonce) });
+      for (const a of batch) {
+        Object.assign(a, { uploaded: true, uploaded_at: uploadedAt, outcome: outcome.get(a.nonce) });
+        state.waiting.delete(a.nonce);
+      }
       await idb('admissions', 'readwrite', (s) => batch.forEach((a) => s.put(a)));
       renderStatus();
     }
@@ -214,11 +218,13 @@ const byTicket = new Map();
 
 function keep(admission) {
   state.admissions.set(admission.nonce, admission);
+  if (!admission.uploaded) state.waiting.add(admission.nonce);
   byTicket.set(ticketKey(admission.list, admission.attendee_id), admission);
 }
 
 function forget(admission) {
   state.admissions.delete(admission.nonce);
+  state.waiting.delete(admission.nonce);
   const key = ticketKey(admission.list, admission.attendee_id);
   if (byTicket.get(key) === admission) byTicket.delete(key);
 }
@@ -394,7 +400,7 @@ function renderStatus() {
   $('status-refreshed').textContent = state.pkgTime
     ? cfg.texts.refreshed.replace('{time}', fmt(state.pkgTime))
     : cfg.texts.no_list;
-  const waiting = [...state.admissions.values()].filter((a) => !a.uploaded).length;
+  const waiting = state.waiting.size;
   $('status-pending').textContent = waiting ? cfg.texts.pending_some.replace('{n}', waiting) : cfg.texts.pending_none;
   root.dataset.pending = waiting;
 }
@@ -415,6 +421,7 @@ let lastDecode = 0;
 
 async function startCamera() {
   stopCamera();
+  video.srcObject = null; // no last frame of the old stream to decode again
   state.seen = { text: null, at: 0 };
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: 'environment' } }, audio: false });
@@ -432,7 +439,7 @@ function stopCamera() {
 }
 
 function tick(now) {
-  if (!stream) return;
+  if (!stream || video.srcObject !== stream) return; // a restarted camera runs its own loop
   if (now - lastDecode > 100 && video.readyState >= 2 && !state.busy) {
     lastDecode = now;
     canvas.width = video.videoWidth;

@@ -12,6 +12,7 @@ from eventreg.checkin import services
 from eventreg.checkin.models import Checkin, CheckinList
 from eventreg.checkin.services import ListData, OfflineScan, Result, save_list
 from eventreg.extensions import db
+from eventreg.registration.models import Attendee
 from eventreg.registration.services import create_order
 from eventreg.tickets.services import ticket_qr
 from tests.factories import NOW, make_event, make_user, order_data
@@ -35,17 +36,22 @@ def widen_the_race(monkeypatch, *, guarded=True):
     """Every gate waits between "is this ticket inside?" and writing the admission, so without
     protection they all pass the check before any of them writes. `guarded=False` takes away both
     protections: the per-ticket lock and the unique entry number."""
-    admissions = services.admissions
-    numbers = itertools.count(1)
+    admissions, numbers = services.admissions, itertools.count(1)
 
-    def slow(lst, attendee_id):
-        current, entry_no = admissions(lst, attendee_id)
+    class Unguarded(services.Admissions):
+        next_entry_no = property(lambda self: next(numbers))
+
+    def slow(lst, attendee_id, nonce=None):
+        state = admissions(lst, attendee_id, nonce)
         time.sleep(0.05)
-        return current, entry_no if guarded else next(numbers)
+        return state if guarded else Unguarded(state.rows, state.earlier)
+
+    def unlocked(event_id, attendee_ids):
+        return {a.id: a for a in db.session.scalars(sa.select(Attendee).where(Attendee.id.in_(attendee_ids)))}
 
     monkeypatch.setattr(services, "admissions", slow)
     if not guarded:
-        monkeypatch.setattr(services, "lock_tickets", lambda attendee_ids: None)
+        monkeypatch.setattr(services, "locked_attendees", unlocked)
 
 
 def gates_scan(app, list_id, scan):
