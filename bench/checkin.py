@@ -629,8 +629,8 @@ def browser_rows(b: dict | None, n: int, state: tuple | None) -> list[tuple[str,
 # (label, file, function): cumulative CPU of these, per request, from cProfile.
 REDEEM_PARTS = [
     ("whole request (Flask, webargs, flask-smorest)", "flask/app.py", "wsgi_app"),
-    ("  _staff(): token, user, event, roles", "eventreg/api/checkin.py", "_staff"),
-    ("  get_list()", "eventreg/checkin/services.py", "get_list"),
+    ("  user_for_token(): token, user, roles", "eventreg/accounts/services.py", "user_for_token"),
+    ("  find_list(): list, event, ticket types", "eventreg/checkin/services.py", "find_list"),
     ("  services.redeem()", "eventreg/checkin/services.py", "redeem"),
     ("    _claim(): keys (cached), QR", "eventreg/checkin/services.py", "_claim"),
     ("      public_keys()", "eventreg/tickets/services.py", "public_keys"),

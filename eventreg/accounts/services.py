@@ -106,12 +106,16 @@ def issue_device_token(user: User, label: str, *, expires_at: datetime) -> str:
     return raw
 
 
+# Built once, as scanners ask with every scan; user and roles come in the same query.
+_TOKEN = (
+    sa.select(ApiToken)
+    .where(ApiToken.token_hash == sa.bindparam("token_hash"))
+    .options(joinedload(ApiToken.user).joinedload(User.roles))
+)
+
+
 def user_for_token(raw: str, *, now: datetime | None = None) -> User | None:
-    token = db.session.scalar(
-        sa.select(ApiToken)
-        .where(ApiToken.token_hash == _hash_token(raw))
-        .options(joinedload(ApiToken.user).joinedload(User.roles))  # one query: scanners call often
-    )
+    token = db.session.scalar(_TOKEN, {"token_hash": _hash_token(raw)})
     if token is None or (token.expires_at is not None and token.expires_at <= (now or clock.now())):
         return None
     return token.user

@@ -165,19 +165,19 @@ def get_list(event: Event, list_id: int) -> CheckinList:
     return lst
 
 
+# The statements a gate runs with every scan are built once (building one costs about as much
+# as running it); the values come as bound parameters.
+_FIND_LIST = (
+    sa.select(CheckinList)
+    .join(CheckinList.event)
+    .where(CheckinList.id == sa.bindparam("list_id"), Event.slug == sa.bindparam("slug"))
+    .options(contains_eager(CheckinList.event), joinedload(CheckinList.ticket_types))
+)
+
+
 def find_list(slug: str, list_id: int) -> CheckinList | None:
-    """The list of the event with this slug, with its event and rules, in one query: a gate
-    asks for it with every scan."""
-    return (
-        db.session.scalars(
-            sa.select(CheckinList)
-            .join(CheckinList.event)
-            .where(CheckinList.id == list_id, Event.slug == slug)
-            .options(contains_eager(CheckinList.event), joinedload(CheckinList.ticket_types))
-        )
-        .unique()
-        .one_or_none()
-    )
+    """The list of the event with this slug, with its event and rules, in one query."""
+    return db.session.scalars(_FIND_LIST, {"list_id": list_id, "slug": slug}).unique().one_or_none()
 
 
 def _claim(event: Event, qr: str) -> tuple[TicketClaim | None, str]:
@@ -211,25 +211,33 @@ def locked_attendees(event_id: int, attendee_ids) -> dict[int, Attendee]:
     ids = sorted(set(attendee_ids))
     if not ids:
         return {}
-    query = (
-        sa.select(Attendee)
-        .where(Attendee.id.in_(ids), Attendee.event_id == event_id)
-        .options(
-            joinedload(Attendee.order, innerjoin=True),
-            joinedload(Attendee.ticket_type, innerjoin=True),
-            joinedload(Attendee.sessions),
-        )
-        .order_by(Attendee.id)
-        .execution_options(populate_existing=True)  # what another gate committed before our lock
-    )
+    query = _LOCKED_ATTENDEES
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Attendee)
     else:
-        table = Attendee.__table__
-        db.session.execute(
-            sa.update(table).where(table.c.id.in_(ids)).values(ticket_version=table.c.ticket_version)
-        )
-    return {a.id: a for a in db.session.scalars(query).unique()}
+        db.session.execute(_TAKE_WRITE_LOCK, {"ids": ids})
+    found = db.session.scalars(query, {"ids": ids, "event_id": event_id}).unique()
+    return {a.id: a for a in found}
+
+
+_LOCKED_ATTENDEES = (
+    sa.select(Attendee)
+    .where(
+        Attendee.id.in_(sa.bindparam("ids", expanding=True)), Attendee.event_id == sa.bindparam("event_id")
+    )
+    .options(
+        joinedload(Attendee.order, innerjoin=True),
+        joinedload(Attendee.ticket_type, innerjoin=True),
+        joinedload(Attendee.sessions),
+    )
+    .order_by(Attendee.id)
+    .execution_options(populate_existing=True)  # what another gate committed before our lock
+)
+_TAKE_WRITE_LOCK = (
+    sa.update(Attendee.__table__)
+    .where(Attendee.__table__.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(ticket_version=Attendee.__table__.c.ticket_version)
+)
 
 
 @dataclass
@@ -250,13 +258,25 @@ class Admissions:
         return self.rows[0].entry_no + 1 if self.rows else 1
 
 
-def admissions(lst: CheckinList, attendee_id: int, nonce: str | None = None) -> Admissions:
-    condition = sa.and_(
-        Checkin.list_id == lst.id, Checkin.attendee_id == attendee_id, Checkin.entry_no.is_not(None)
+_ADMISSIONS = (
+    sa.select(Checkin)
+    .where(
+        sa.or_(
+            sa.and_(
+                Checkin.list_id == sa.bindparam("list_id"),
+                Checkin.attendee_id == sa.bindparam("attendee_id"),
+                Checkin.entry_no.is_not(None),
+            ),
+            Checkin.nonce == sa.bindparam("nonce"),  # NULL: matches nothing
+        )
     )
-    if nonce is not None:
-        condition = sa.or_(condition, Checkin.nonce == nonce)
-    found = db.session.scalars(sa.select(Checkin).where(condition).order_by(Checkin.entry_no.desc())).all()
+    .order_by(Checkin.entry_no.desc())
+)
+
+
+def admissions(lst: CheckinList, attendee_id: int, nonce: str | None = None) -> Admissions:
+    params = {"list_id": lst.id, "attendee_id": attendee_id, "nonce": nonce}
+    found = db.session.scalars(_ADMISSIONS, params).all()
     rows = [
         c for c in found if c.entry_no is not None and c.list_id == lst.id and c.attendee_id == attendee_id
     ]
