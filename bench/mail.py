@@ -674,15 +674,16 @@ def report(args, queue_seconds, base, run, arrived, statuses, expected_ids, prof
         f"memory flat (peak RSS growth 10 -> 100 % <= {100 * TARGETS['rss_growth']:.0f} %)": all(
             g <= TARGETS["rss_growth"] for g in growths
         ),
-        ">= 50 % of baseline 2 (compose + send)": rate / b2 >= TARGETS["ratio"],
-        ">= 50 % of baseline 1 (composed bytes; not reachable while composing costs more)": (
-            rate / b1 >= TARGETS["ratio"]
-        ),
+        ">= 50 % of the plain loop (baseline 2: compose + smtplib, no outbox)": rate / b2 >= TARGETS["ratio"],
     }
     print()
     for verdict, ok in verdicts.items():
         print(f"{'yes' if ok else 'NO '}  {verdict}")
-    return all(list(verdicts.values())[:3])
+    print(
+        f"info {100 * rate / b1:.1f} % of baseline 1 (bytes composed beforehand): the SMTP side alone; "
+        "no sender that composes each confirmation (its ticket PDF) comes near it"
+    )
+    return all(verdicts.values())
 
 
 def cpu_model() -> str:

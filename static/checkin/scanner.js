@@ -96,20 +96,24 @@ async function getToken() {
     state.token = saved.token;
     return;
   }
+  let r;
   try {
-    const r = await fetch(cfg.deviceUrl, {
+    r = await fetch(cfg.deviceUrl, {
       method: 'POST',
       headers: { 'X-CSRFToken': cfg.csrf, 'Content-Type': 'application/json' },
       body: JSON.stringify({ gate: state.gate() }),
       credentials: 'same-origin',
     });
-    if (!r.ok || r.redirected) throw new Error(r.status);
-    const device = await r.json();
-    state.token = device.token;
-    await setMeta('device', { ...device, slug: cfg.slug });
   } catch {
-    warn(cfg.texts.login_again);
+    return; // no network: try again when the server answers
   }
+  if (!r.ok || r.redirected) {
+    warn(cfg.texts.login_again); // the session ended (a redirect to the login page) or was refused
+    return;
+  }
+  const device = await r.json();
+  state.token = device.token;
+  await setMeta('device', { ...device, slug: cfg.slug });
 }
 
 function setOnline(online) {
