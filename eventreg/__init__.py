@@ -118,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
         checkin_manage_bp,
     ):
         app.register_blueprint(bp)
+    # Back-office areas (exports, privacy, sponsors): one import and register line each, below.
     for blp in (api_blp, checkin_api_blp):
         csrf.exempt(blp)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blp, url_prefix="/api/v1")
