@@ -92,12 +92,13 @@ def service_worker():
     return Response(script, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
-@bp.route("/manifest.webmanifest")
-def manifest():
+@bp.route("/<slug>/manifest.webmanifest")
+def manifest(slug: str):
+    """Per event, so that the installed app opens this event's scanner."""
     response = jsonify(
         name=str(_l("eventreg check-in")),
         short_name=str(_l("Check-in")),
-        start_url="/checkin/",
+        start_url=url_for("checkin.scanner", slug=slug),
         scope="/checkin/",
         display="standalone",
         background_color="#ffffff",

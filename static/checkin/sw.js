@@ -1,7 +1,7 @@
 // Service worker of the scanner pages (/checkin/): the page and its scripts come from the network
 // when it answers within a moment, else from this cache, so a scanner reloads with the Wi-Fi down.
 // The API is never cached: the page decides itself what to do without a server.
-const CACHE = 'eventreg-checkin-v1';
+const CACHE = 'eventreg-checkin-v2';
 const SHELL = [
   '/static/css/app.css',
   '/static/checkin/scanner.css',
@@ -9,7 +9,6 @@ const SHELL = [
   '/static/checkin/rules.js',
   '/static/vendor/jsqr/jsQR.js',
   '/static/checkin/icon-192.png',
-  '/checkin/manifest.webmanifest',
 ];
 const PATIENCE = 2500; // ms to wait for the network before answering from the cache
 

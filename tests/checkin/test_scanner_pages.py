@@ -66,8 +66,9 @@ def test_service_worker_and_manifest(client, forum):
     assert (
         sw.status_code == 200 and sw.mimetype == "text/javascript" and "caches" in sw.get_data(as_text=True)
     )
-    manifest = client.get("/checkin/manifest.webmanifest")
+    manifest = client.get("/checkin/forum/manifest.webmanifest")
     assert manifest.mimetype == "application/manifest+json"
+    assert manifest.get_json()["start_url"] == "/checkin/forum/"
     icons = manifest.get_json()["icons"]
     for icon in icons:
         response = client.get(icon["src"])
