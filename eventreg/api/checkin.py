@@ -1,6 +1,7 @@
 """Check-in API for scanners (the scanner page is one of them): lists, redeem, the offline
 package and the upload of offline scans. Staff tokens only."""
 
+from flask import g, request
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
@@ -21,33 +22,32 @@ from eventreg.checkin import services
 from eventreg.checkin.models import CheckinList
 from eventreg.core.clock import now
 from eventreg.core.errors import NotFound
-from eventreg.events.models import Event
 from eventreg.events.services import check_visible, get_event
 from eventreg.extensions import db
 
 blp = Blueprint("checkin_api", __name__, description="Check-in at the door (staff tokens)")
 
 
-def _staff(slug: str) -> tuple[Event, User]:
+@blp.before_request
+def _authorize():
+    """Who asks, and for which event, is settled before the body is read: no token is a 401 and
+    another event's staff a 403, whatever they send. A scan costs two queries here: the token
+    with its user and roles, and the list with its event and rules."""
     user = api_actor()
     if user is None:
         raise Unauthorized(_l("Use 'Authorization: Bearer <token>'."))
-    event = get_event(slug, actor=user, details=False)
+    args = request.view_args or {}
+    lst = services.find_list(args["slug"], args["list_id"]) if "list_id" in args else None
+    event = lst.event if lst else get_event(args["slug"], actor=user, details=False)
+    check_visible(event, user)
     require_event_role(user, event.id, EventRoleKind.CHECKIN)
-    return event, user
-
-
-def _list(slug: str, list_id: int) -> tuple[CheckinList, User]:
-    """The list and the staff user; the event comes with the list (one query per scan)."""
-    user = api_actor()
-    if user is None:
-        raise Unauthorized(_l("Use 'Authorization: Bearer <token>'."))
-    lst = services.find_list(slug, list_id)
-    if lst is None:
-        _staff(slug)  # 404 for an unknown event, 403 for another event's staff
+    if "list_id" in args and lst is None:
         raise NotFound(_l("No such check-in list."))
-    check_visible(lst.event, user)
-    require_event_role(user, lst.event_id, EventRoleKind.CHECKIN)
+    g.checkin = (user, event, lst)
+
+
+def _list() -> tuple[CheckinList, User]:
+    user, _event, lst = g.checkin
     return lst, user
 
 
@@ -66,7 +66,7 @@ def verdict_out(verdict: services.Verdict) -> dict:
 @blp.alt_response(403, schema=ErrorOut)
 def lists(slug: str):
     """The event's check-in lists."""
-    event, _ = _staff(slug)
+    _user, event, _lst = g.checkin
     return [services.list_out(lst) for lst in services.lists_of(event)]
 
 
@@ -75,7 +75,7 @@ def lists(slug: str):
 @blp.alt_response(404, schema=ErrorOut)
 def one_list(slug: str, list_id: int):
     """One list; scanners also use it to see whether the server answers."""
-    lst, _ = _list(slug, list_id)
+    lst, _ = _list()
     return services.list_out(lst)
 
 
@@ -85,7 +85,7 @@ def one_list(slug: str, list_id: int):
 @blp.alt_response(422, schema=ErrorOut, description="neither or both of qr and attendee_id")
 def redeem(payload: dict, slug: str, list_id: int):
     """Judges a scanned QR (or an attendee found by name) and admits them once."""
-    lst, user = _list(slug, list_id)
+    lst, user = _list()
     verdict = services.redeem(
         lst,
         qr=payload.get("qr"),
@@ -105,7 +105,7 @@ def redeem(payload: dict, slug: str, list_id: int):
 @blp.alt_response(409, schema=ErrorOut, description="not_admitted: nothing to undo")
 def undo(slug: str, list_id: int, checkin_id: int):
     """Takes back a mistaken admission."""
-    lst, user = _list(slug, list_id)
+    lst, user = _list()
     checkin = services.undo(lst, checkin_id, user=user, now=now())
     db.session.commit()
     return {"id": checkin.id, "undone_at": checkin.undone_at}
@@ -116,7 +116,7 @@ def undo(slug: str, list_id: int, checkin_id: int):
 def package(slug: str, list_id: int):
     """Everything an offline scanner needs: the event's public keys, the list's rules and every
     attendee with ticket version, verdict and admission."""
-    lst, _ = _list(slug, list_id)
+    lst, _ = _list()
     return services.offline_package(lst, now=now())
 
 
@@ -126,7 +126,7 @@ def package(slug: str, list_id: int):
 def upload(payload: dict, slug: str, list_id: int):
     """Admissions an offline scanner made, recorded once each (by nonce); conflicts are reported
     to the organiser and the first scan wins."""
-    lst, user = _list(slug, list_id)
+    lst, user = _list()
     scans = [
         services.OfflineScan(
             nonce=s["nonce"],

@@ -838,7 +838,8 @@ def _offered_entry(event: Event, token: str, *, now: datetime) -> WaitingListEnt
         )
     )
     if entry is None:
-        raise DomainError(_l("This waiting-list link is not valid."), code="invalid_offer")
+        # Like any private link with a wrong token.
+        raise NotFound(_l("This waiting-list link is not valid."), code="invalid_offer")
     if entry.status != WaitlistStatus.OFFERED or entry.offer_expires_at <= now:
         raise Conflict(
             _l("This waiting-list offer has expired or was already used."),
@@ -848,7 +849,7 @@ def _offered_entry(event: Event, token: str, *, now: datetime) -> WaitingListEnt
 
 
 def get_offer(event: Event, token: str, *, now: datetime) -> WaitingListEntry:
-    """The live offer behind a waiting-list link. Raises DomainError/Conflict when it is not."""
+    """The live offer behind a waiting-list link. Raises NotFound or Conflict when it is not."""
     return _offered_entry(event, token, now=now)
 
 
