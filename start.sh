@@ -9,6 +9,7 @@ flask --app app seed-demo
 # The periodic jobs (Celery beat in production) as plain loops beside the app.
 flask --app app expire-holds --every 60 &
 (while true; do flask --app app send-invoice-reminders >/dev/null; sleep 3600; done) &
+(while true; do flask --app app purge-personal-data >/dev/null; sleep 86400; done) &
 trap 'kill $(jobs -p) 2>/dev/null' EXIT
 HOST=${HOST:-127.0.0.1} PORT=${PORT:-5000}
 echo

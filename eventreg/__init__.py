@@ -101,10 +101,14 @@ def _register_blueprints(app: Flask) -> None:
     from eventreg.api.views import blp as api_blp
     from eventreg.checkin.manage import bp as checkin_manage_bp
     from eventreg.checkin.views import bp as checkin_bp
+    from eventreg.dashboard.views import bp as dashboard_bp
     from eventreg.events.views import bp as events_bp
+    from eventreg.exports.views import bp as exports_bp
     from eventreg.extensions import api, csrf
     from eventreg.payments.views import bp as payments_bp
+    from eventreg.privacy.views import bp as privacy_bp
     from eventreg.registration.views import bp as registration_bp
+    from eventreg.sponsors.views import bp as sponsors_bp
     from eventreg.tickets.views import bp as tickets_bp
 
     for bp in (
@@ -116,9 +120,12 @@ def _register_blueprints(app: Flask) -> None:
         payments_bp,
         checkin_bp,
         checkin_manage_bp,
+        dashboard_bp,
+        exports_bp,
+        privacy_bp,
+        sponsors_bp,
     ):
         app.register_blueprint(bp)
-    # Back-office areas (exports, privacy, sponsors): one import and register line each, below.
     for blp in (api_blp, checkin_api_blp):
         csrf.exempt(blp)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blp, url_prefix="/api/v1")

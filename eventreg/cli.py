@@ -92,3 +92,10 @@ def register_commands(app) -> None:
         from eventreg.payments.invoices import send_reminders
 
         click.echo(f"{send_reminders(now=now())} reminders queued")
+
+    @app.cli.command("purge-personal-data")
+    def purge_personal_data_command():
+        """Erase the personal data of events whose retention period has run out (the daily job)."""
+        from eventreg.privacy.services import purge_due
+
+        click.echo(f"{purge_due(now=now())} attendees and buyers erased")

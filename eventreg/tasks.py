@@ -13,6 +13,7 @@ from eventreg.mail.delivery import SWEEP_SECONDS
 EXPIRE_HOLDS_EVERY = 60.0  # seconds; holds are also given back lazily, so this is about offers
 RECONCILE_EVERY = 300.0
 REMINDERS_EVERY = 3600.0
+PURGE_EVERY = 24 * 3600.0  # retention periods are counted in days
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -35,6 +36,7 @@ def celery_init_app(app: Flask) -> Celery:
             # Lost Stripe webhooks and refunds Stripe has not confirmed yet.
             "reconcile-payments": {"task": "eventreg.reconcile_payments", "schedule": RECONCILE_EVERY},
             "invoice-reminders": {"task": "eventreg.send_invoice_reminders", "schedule": REMINDERS_EVERY},
+            "purge-personal-data": {"task": "eventreg.purge_personal_data", "schedule": PURGE_EVERY},
         },
         timezone="UTC",
     )
@@ -73,3 +75,12 @@ def send_invoice_reminders() -> int:
     from eventreg.payments.invoices import send_reminders
 
     return send_reminders(now=now())
+
+
+@shared_task(name="eventreg.purge_personal_data")
+def purge_personal_data() -> int:
+    """Erases the personal data of events whose retention period has run out; returns how many
+    attendees and buyers it erased (two schedulers running it at once are safe)."""
+    from eventreg.privacy.services import purge_due
+
+    return purge_due(now=now())

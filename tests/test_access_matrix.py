@@ -70,6 +70,10 @@ RULES = {
     "registration.change_workshops": LINK,
     "registration.sponsor_consent": LINK,
     "registration.offer": LINK,
+    "privacy.attendee_data": LINK,
+    "privacy.erase_attendee": LINK,
+    "privacy.order_data": LINK,
+    "privacy.erase_buyer": LINK,
     "payments.pay": LINK,
     "payments.card_return": LINK,
     "payments.order_document": LINK,
@@ -91,6 +95,13 @@ RULES = {
     "checkin_manage.edit_list": ORGANISER,
     "checkin_manage.delete_list": ORGANISER,
     "checkin_manage.undo": ORGANISER,
+    "dashboard.index": ORGANISER,
+    "exports.index": ORGANISER,
+    "sponsors.index": rule({"sponsor", "organiser", "other_organiser", "admin"}),
+    "sponsors.summary": rule({"sponsor", "organiser", "admin"}),
+    "sponsors.contacts_csv": rule({"sponsor", "organiser", "admin"}),
+    "exports.download": ORGANISER,
+    "dashboard.figures": ORGANISER,
     "checkin.scanner": CHECKIN,
     "checkin.device": CHECKIN,
     "checkin_api.lists": CHECKIN_API,
@@ -151,6 +162,8 @@ def world(app):
             "message_id": db.session.scalar(sa.select(sa.func.min(OutboxMessage.id))),
             "list_id": lst.id,
             "checkin_id": checkin.id,
+            "kind": "attendees",
+            "fmt": "xlsx",
         }
         tokens = {role: create_api_token(user.email) for role, user in users.items()}
         db.session.commit()

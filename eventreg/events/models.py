@@ -70,6 +70,7 @@ class Event(Base):
         sa.CheckConstraint(
             "cancellation_refund_percent BETWEEN 0 AND 100", name="cancellation_refund_percent"
         ),
+        sa.CheckConstraint("retention_days >= 0", name="retention_days"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -103,6 +104,8 @@ class Event(Base):
     waitlist_offer_hours: Mapped[int] = mapped_column(default=24)
     # Attendees may change their details, workshops and transfer tickets until then (None: the start).
     self_service_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Attendees' and buyers' personal data is erased this many days after the event ends.
+    retention_days: Mapped[int] = mapped_column(default=365, server_default="365")
     # Bumped by every transaction that sells seats: the row lock that serialises them (see capacity.py).
     sale_lock: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

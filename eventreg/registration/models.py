@@ -87,6 +87,8 @@ class Order(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # expired, cancelled or refunded
+    # When the buyer's personal data was anonymised (privacy/services.py); the amounts stay.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship()
     voucher: Mapped[Voucher | None] = relationship()
@@ -139,6 +141,8 @@ class Attendee(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # May sponsors see this attendee's contact details? Only an explicit yes counts; see ConsentRecord.
     sponsor_consent: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # When the attendee's personal data was anonymised (privacy/services.py); the ticket stays.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     order: Mapped[Order] = relationship(back_populates="attendees")
     ticket_type: Mapped[TicketType] = relationship()

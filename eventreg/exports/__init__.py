@@ -1,0 +1,1 @@
+"""The organiser's exports: attendees, orders, answers and check-ins as CSV and XLSX."""
