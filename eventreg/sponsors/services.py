@@ -31,7 +31,7 @@ from eventreg.registration.models import Attendee, Order, OrderStatus
 # The one place that decides which answer is an attendee's organisation or country (their own,
 # else the one given once for the whole order), as on badges and tickets. It is private in
 # tickets/documents.py only because nobody else needed it before.
-from eventreg.tickets.documents import _answer_of as answer_of
+from eventreg.tickets.documents import answer_of
 
 MIN_GROUP = 5
 # Shown instead of the count of a hidden group (see `hide_small_groups`).

@@ -205,7 +205,7 @@ def fit_text(
 # --- what a ticket says -----------------------------------------------------------------------
 
 
-def _answer_of(attendee: Attendee, kind: QuestionKind) -> Answer | None:
+def answer_of(attendee: Attendee, kind: QuestionKind) -> Answer | None:
     """The attendee's answer to a question of `kind`, else the order's (e.g. the organisation a
     caseworker gave once for a group)."""
     kinds = {q.id: q.kind for q in attendee.order.event.questions}
@@ -219,8 +219,8 @@ def _answer_of(attendee: Attendee, kind: QuestionKind) -> Answer | None:
 def badge_facts(attendee: Attendee, *, language: str) -> dict:
     """What a badge (and a ticket) says about the attendee: {"name", "organisation", "country",
     "ticket_type"}, the last three in `language` and "" when not known."""
-    organisation = _answer_of(attendee, QuestionKind.ORGANISATION)
-    country = _answer_of(attendee, QuestionKind.COUNTRY)
+    organisation = answer_of(attendee, QuestionKind.ORGANISATION)
+    country = answer_of(attendee, QuestionKind.COUNTRY)
     country_name = ""
     if country is not None:
         names = dict(countries(language))
