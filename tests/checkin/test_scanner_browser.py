@@ -102,12 +102,20 @@ def test_scanning_online_then_offline_and_syncing(playwright, live_server, app, 
 
     def show(qr_name, expected, reason=None, *, name=None):
         write_camera(door["qrs"][qr_name], camera)
-        page.locator("#camera-restart").click()
-        expect(verdict).to_have_attribute("data-result", expected, timeout=10_000)
-        if reason is not None:
-            expect(verdict).to_have_attribute("data-reason", reason)
-        if name:
-            expect(page.locator("#verdict-name")).to_have_text(name)
+        for attempt in range(4):
+            page.locator("#camera-restart").click()
+            # Now and then Chromium hands a restarted camera the old capture (the last QR, judged
+            # again); another restart then opens the new file.
+            try:
+                expect(verdict).to_have_attribute("data-result", expected, timeout=4_000)
+                if reason is not None:
+                    expect(verdict).to_have_attribute("data-reason", reason, timeout=500)
+                if name:
+                    expect(page.locator("#verdict-name")).to_have_text(name, timeout=500)
+                break
+            except AssertionError:
+                if attempt == 3:
+                    raise
         shot(f"{qr_name}-{expected}")
 
     try:
@@ -159,7 +167,7 @@ def test_scanning_online_then_offline_and_syncing(playwright, live_server, app, 
         offline_ms = float(verdict.get_attribute("data-ms"))
         show("forged", "invalid", "bad_signature")
         show("chen", "ok", name="陈伟")
-        show("ada", "already_redeemed")  # admitted online earlier: in the downloaded list
+        show("ada", "already_redeemed", name="Ada Øverby")  # admitted online earlier: in the list
         expect(page.locator("#status-pending")).to_have_text("2 scans waiting to upload")
         shot("offline-pending")
 
