@@ -86,8 +86,10 @@ def _sqlite_pragmas(dbapi_conn, _record):
 def _import_models() -> None:
     # Every model must be known to the metadata before Alembic or a query looks at it.
     import eventreg.accounts.models  # noqa: F401
+    import eventreg.audit.models  # noqa: F401
     import eventreg.checkin.models  # noqa: F401
     import eventreg.events.models  # noqa: F401
+    import eventreg.exports.models  # noqa: F401
     import eventreg.mail.models  # noqa: F401
     import eventreg.payments.models  # noqa: F401
     import eventreg.registration.models  # noqa: F401

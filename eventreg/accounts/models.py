@@ -40,6 +40,10 @@ class EventRole(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"), index=True)
     role: Mapped[EventRoleKind] = mapped_column(enum_column(EventRoleKind, "event_role_kind"))
+    # For sponsor members: the sponsor company they belong to (its leads are theirs).
+    sponsor_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sponsor.id", ondelete="CASCADE"), index=True
+    )
 
     user: Mapped[User] = relationship(back_populates="roles")
 

@@ -36,6 +36,7 @@ class QuestionKind(enum.StrEnum):
     ORGANISATION = "organisation"  # free text, printed on badges
     ORG_TYPE = "org_type"
     SECTOR = "sector"
+    PHONE = "phone"  # a phone number; sponsors see it only with consent
 
 
 TEXT_KINDS = (QuestionKind.TEXT, QuestionKind.ORGANISATION)
@@ -106,6 +107,8 @@ class Event(Base):
     self_service_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Attendees' and buyers' personal data is erased this many days after the event ends.
     retention_days: Mapped[int] = mapped_column(default=365, server_default="365")
+    # The organiser's own words added to the emails: {"confirmation": {"nb": ..., "en": ...}, ...}.
+    email_texts: Mapped[dict] = mapped_column(sa.JSON, default=dict, server_default="{}")
     # Bumped by every transaction that sells seats: the row lock that serialises them (see capacity.py).
     sale_lock: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
@@ -269,3 +272,24 @@ class Sponsor(Base):
     level: Mapped[str] = mapped_column(sa.String(50), default="")
 
     event: Mapped[Event] = relationship(back_populates="sponsors")
+
+
+class Lead(Base):
+    """An attendee whose badge a sponsor scanned at its booth, with the sponsor's note and rating.
+    What the sponsor sees of the attendee is decided when it is read (consent may be withdrawn)."""
+
+    __tablename__ = "lead"
+    __table_args__ = (
+        sa.UniqueConstraint("sponsor_id", "attendee_id"),
+        sa.CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sponsor_id: Mapped[int] = mapped_column(sa.ForeignKey("sponsor.id", ondelete="CASCADE"), index=True)
+    attendee_id: Mapped[int] = mapped_column(sa.ForeignKey("attendee.id", ondelete="CASCADE"), index=True)
+    scanned_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    note: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    rating: Mapped[int | None] = mapped_column()
+
+    sponsor: Mapped[Sponsor] = relationship()

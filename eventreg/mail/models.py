@@ -16,6 +16,22 @@ class MessageStatus(enum.StrEnum):
     SUPERSEDED = "superseded"
 
 
+class Mailing(Base):
+    """A message an organiser wrote to all or some attendees of an event: one outbox message per
+    recipient, each in the recipient's language."""
+
+    __tablename__ = "mailing"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id", ondelete="CASCADE"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    subject: Mapped[dict] = mapped_column(sa.JSON)  # {"nb": ..., "en": ...}
+    body: Mapped[dict] = mapped_column(sa.JSON)  # plain text per language
+    recipient_filter: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # the filter as chosen
+    recipients: Mapped[int] = mapped_column(default=0)
+
+
 class OutboxMessage(Base):
     """One email to one person. It keeps what the message is about, not its rendered bytes:
     the worker composes it at each attempt, the same way every time, under the same Message-ID."""
@@ -34,6 +50,9 @@ class OutboxMessage(Base):
     attendee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attendee.id", ondelete="SET NULL"))
     waitlist_entry_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("waiting_list_entry.id", ondelete="SET NULL")
+    )
+    mailing_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("mailing.id", ondelete="SET NULL"), index=True
     )
     recipient_name: Mapped[str] = mapped_column(sa.String(200))
     recipient_email: Mapped[str] = mapped_column(sa.String(254))
