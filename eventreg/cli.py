@@ -10,11 +10,12 @@ from eventreg.extensions import db
 
 def register_commands(app) -> None:
     @app.cli.command("seed-demo")
-    def seed_demo_command():
-        """Load the demo events and staff logins (running it again adds nothing)."""
+    @click.option("--no-registrations", is_flag=True, help="Leave the demo conference without delegates.")
+    def seed_demo_command(no_registrations):
+        """Load the demo events, delegates and staff logins (running it again adds nothing)."""
         from eventreg.demo import seed_demo
 
-        logins = seed_demo()
+        logins = seed_demo(with_registrations=not no_registrations)
         db.session.commit()
         click.echo("Demo data ready. Staff logins (email / password):")
         for email, password in logins:

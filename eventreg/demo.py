@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from eventreg.accounts.models import EventRoleKind, User
 from eventreg.accounts.services import create_user, grant_event_role
 from eventreg.checkin.services import ListData, save_list
+from eventreg.core.clock import now as clock_now
 from eventreg.events.models import (
     Event,
     EventSession,
@@ -285,8 +286,87 @@ def _checkin_lists(event: Event) -> None:
     )
 
 
-def seed_demo() -> list[tuple[str, str]]:
-    """Creates what is missing of the demo and returns the staff logins (email, password)."""
+# Demo delegates: (name, country, organisation, org type, sector, language, shares contact with sponsors)
+DEMO_DELEGATES = [
+    ("Ada Øverby", "NO", "Mikrolån Vest", "social_enterprise", "microfinance", "nb", True),
+    ("Jonas Ødegård", "NO", "Oslo kommune", "public", "social", "nb", False),
+    ("Amina Yusuf", "SO", "Hiil Finance", "finance", "microfinance", "en", True),
+    ("Muhammad Rahman", "BD", "Grameen Trust", "ngo", "microfinance", "en", True),
+    ("Fatima Zahra Alaoui", "MA", "Al Amana", "finance", "microfinance", "en", False),
+    ("عائشة الحربي", "SA", "Jeddah Social Lab", "social_enterprise", "education", "en", True),
+    ("山田 花子", "JP", "Kyoto Impact", "company", "technology", "en", True),
+    ("Иван Петров", "UA", "Kyiv Makers", "company", "technology", "en", False),
+    ("Chiamaka Okafor", "NG", "Lagos Women Fund", "ngo", "microfinance", "en", True),
+    ("Lucía Fernández", "ES", "Fundación Semilla", "ngo", "agriculture", "en", False),
+    ("Sigrid Haugen", "NO", "NTNU", "academia", "education", "nb", True),
+    ("Erik Lunde", "NO", "Lunde Bakeri", "company", "retail", "nb", False),
+    ("Priya Natarajan", "IN", "SEWA Bank", "finance", "microfinance", "en", True),
+    ("Kwame Mensah", "GH", "Accra Solar", "social_enterprise", "environment", "en", True),
+    ("Marta Kowalska", "PL", "Fundusz Mikro", "finance", "microfinance", "en", False),
+    ("Hassan Ali", "PK", "Akhuwat", "ngo", "microfinance", "en", True),
+    ("Ingrid Solberg", "NO", "Røde Kors", "ngo", "social", "nb", True),
+    ("Nguyễn Thị Lan", "VN", "Hanoi Crafts", "social_enterprise", "culture", "en", False),
+    ("Tesfaye Bekele", "ET", "Addis Coffee Coop", "company", "agriculture", "en", True),
+    ("Leila Haddad", "LB", "Beirut Bridges", "ngo", "education", "en", False),
+    ("Astrid Berg", "SE", "Uppsala universitet", "academia", "education", "en", True),
+    ("Mikkel Nielsen", "DK", "Social Kapital", "finance", "microfinance", "en", False),
+    ("Zanele Dlamini", "ZA", "Soweto Starters", "social_enterprise", "retail", "en", True),
+    ("Olena Shevchenko", "UA", "Lviv Health Hub", "ngo", "health", "en", True),
+]
+
+
+def _demo_registrations(event: Event, *, now: datetime) -> None:
+    """Delegates registered in small invoice-paid groups (most invoices settled), so the dashboard,
+    exports and the sponsor pages of the conference have something to show."""
+    from eventreg.payments.invoices import InvoiceDetails, main_document, mark_invoice_paid
+    from eventreg.registration.self_service import set_sponsor_consent
+    from eventreg.registration.services import AttendeeData, OrderData, create_order
+
+    q = {question.kind: question.id for question in event.questions}
+    regular, student = event.ticket_types[1], event.ticket_types[3]
+    workshops = event.sessions
+    for start in range(0, len(DEMO_DELEGATES), 3):
+        group = DEMO_DELEGATES[start : start + 3]
+        attendees = [
+            AttendeeData(
+                name=name,
+                email=f"delegate{start + i}@demo.example.org",
+                ticket_type_id=(student if (start + i) % 5 == 4 else regular).id,
+                language=language,
+                answers={
+                    q[QuestionKind.COUNTRY]: country,
+                    q[QuestionKind.ORGANISATION]: organisation,
+                    q[QuestionKind.ORG_TYPE]: org_type,
+                    q[QuestionKind.SECTOR]: sector,
+                },
+                session_ids=[workshops[(start + i) % 2].id, workshops[2].id],
+            )
+            for i, (name, country, organisation, org_type, sector, language, _c) in enumerate(group)
+        ]
+        order = create_order(
+            event,
+            OrderData(
+                buyer_name=group[0][0],
+                buyer_email=f"delegate{start}@demo.example.org",
+                buyer_language=group[0][5],
+                attendees=attendees,
+                payment_method="invoice",
+                invoice=InvoiceDetails(
+                    org_number="923609016", org_name=group[0][2], address="Postboks 1\n0101 Oslo"
+                ),
+            ),
+            now=now,
+        )
+        if start % 4 != 3:  # a few invoices stay open
+            mark_invoice_paid(main_document(order), now=now, via="demo")
+        for attendee, delegate in zip(order.attendees, group, strict=True):
+            if delegate[6]:
+                set_sponsor_consent(attendee, True, now=now, via="attendee")
+
+
+def seed_demo(*, with_registrations: bool = False) -> list[tuple[str, str]]:
+    """Creates what is missing of the demo and returns the staff logins (email, password).
+    `with_registrations` also registers the demo delegates for a new conference."""
     organiser = _organiser()
     users = {}
     for email, name, password, admin, member in DEMO_USERS:
@@ -332,5 +412,8 @@ def seed_demo() -> list[tuple[str, str]]:
                 ]
             )
             _checkin_lists(event)
+            if with_registrations:
+                db.session.flush()
+                _demo_registrations(event, now=clock_now())
     db.session.flush()
     return [(email, password) for email, _n, password, _a, _m in DEMO_USERS]

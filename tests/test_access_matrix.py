@@ -20,7 +20,19 @@ from eventreg.payments.models import SalesDocument
 from eventreg.registration.services import create_order
 from tests.factories import NOW, make_event, make_user, order_data
 
-ROLES = ("anonymous", "member", "sponsor", "staff", "other_organiser", "organiser", "admin")
+# "attendee" has opened their own ticket link (no login); "other_sponsor" sponsors the other event.
+ROLES = (
+    "anonymous",
+    "attendee",
+    "member",
+    "sponsor",
+    "other_sponsor",
+    "staff",
+    "other_organiser",
+    "organiser",
+    "admin",
+)
+VISITORS = {"anonymous", "attendee"}  # not logged in
 STAFF = {"staff", "organiser", "admin"}  # check-in: organisers may do what staff do
 ORGANISERS = {"organiser", "admin"}
 
@@ -97,7 +109,7 @@ RULES = {
     "checkin_manage.undo": ORGANISER,
     "dashboard.index": ORGANISER,
     "exports.index": ORGANISER,
-    "sponsors.index": rule({"sponsor", "organiser", "other_organiser", "admin"}),
+    "sponsors.index": rule({"sponsor", "other_sponsor", "organiser", "other_organiser", "admin"}),
     "sponsors.summary": rule({"sponsor", "organiser", "admin"}),
     "sponsors.contacts_csv": rule({"sponsor", "organiser", "admin"}),
     "exports.download": ORGANISER,
@@ -135,6 +147,7 @@ def world(app):
         users = {
             "member": make_user("member@example.org", member=True),
             "sponsor": make_user("sponsor@example.org"),
+            "other_sponsor": make_user("other_sponsor@example.org"),
             "staff": make_user("staff@example.org", checkin_of=forum),
             "other_organiser": make_user("other@example.org", organiser_of=other),
             "organiser": make_user("organiser@example.org", organiser_of=forum),
@@ -144,6 +157,7 @@ def world(app):
         from eventreg.accounts.services import grant_event_role
 
         grant_event_role(users["sponsor"], forum.id, EventRoleKind.SPONSOR)
+        grant_event_role(users["other_sponsor"], other.id, EventRoleKind.SPONSOR)
         order = create_order(forum, order_data(forum), now=NOW)
         invoice_order = create_order(
             forum, order_data(forum, ticket_type=forum.ticket_types[1], payment_method="invoice"), now=NOW
@@ -199,7 +213,9 @@ def csrf_of(client) -> str:
 def test_each_role_gets_exactly_what_it_may(app, world, role):
     values, tokens = world
     client = app.test_client()
-    if role != "anonymous":
+    if role == "attendee":
+        assert client.get(f"/tickets/{values['ticket_token']}").status_code == 200
+    elif role != "anonymous":
         email = {"other_organiser": "other@example.org"}.get(role, f"{role}@example.org")
         page = client.get("/login").get_data(as_text=True)
         csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
@@ -220,7 +236,7 @@ def test_each_role_gets_exactly_what_it_may(app, world, role):
         access = RULES[url_rule.endpoint]
         for method in sorted(url_rule.methods & {"GET", "POST"}):
             headers = {}
-            if access.kind == "api" and role != "anonymous":
+            if access.kind == "api" and role not in VISITORS:
                 headers["Authorization"] = f"Bearer {tokens[role]}"
             data = {"csrf_token": csrf} if method == "POST" and access.kind != "api" else None
             json = {} if method == "POST" and access.kind == "api" else None
@@ -238,8 +254,8 @@ def test_each_role_gets_exactly_what_it_may(app, world, role):
                     problems.append(seen + " (the right private link is refused)")
             else:
                 expected = {
-                    "page": "login" if role == "anonymous" else 403,
-                    "api": 401 if role == "anonymous" else 403,
+                    "page": "login" if role in VISITORS else 403,
+                    "api": 401 if role in VISITORS else 403,
                 }
                 want = expected[access.kind]
                 if (want == "login" and not to_login) or (want != "login" and r.status_code != want):
