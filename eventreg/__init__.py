@@ -107,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     from eventreg.events.views import bp as events_bp
     from eventreg.exports.views import bp as exports_bp
     from eventreg.extensions import api, csrf
+    from eventreg.health.views import bp as health_bp
     from eventreg.payments.views import bp as payments_bp
     from eventreg.privacy.views import bp as privacy_bp
     from eventreg.registration.views import bp as registration_bp
@@ -126,6 +127,7 @@ def _register_blueprints(app: Flask) -> None:
         exports_bp,
         privacy_bp,
         sponsors_bp,
+        health_bp,
     ):
         app.register_blueprint(bp)
     for blp in (api_blp, checkin_api_blp):

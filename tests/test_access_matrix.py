@@ -57,6 +57,7 @@ RULES = {
     "accounts.login": PUBLIC,
     "accounts.logout": PUBLIC,
     "events.index": PUBLIC,
+    "health.healthz": PUBLIC,
     "events.detail": PUBLIC,
     "events.set_language": PUBLIC,
     "static": PUBLIC,
