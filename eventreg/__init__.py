@@ -47,8 +47,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     _register_blueprints(app)
 
     from eventreg.core.errors import register_error_handlers
+    from eventreg.core.security import init_security
     from eventreg.core.templating import register_template_helpers
 
+    init_security(app)
     register_error_handlers(app)
     register_template_helpers(app)
 

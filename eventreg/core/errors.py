@@ -5,6 +5,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from eventreg.core.security import current_request_id
+
 
 class DomainError(Exception):
     """A business rule said no. `message` is translated, `code` is for machines."""
@@ -109,9 +111,10 @@ def register_error_handlers(app) -> None:
         db.session.rollback()
         app.logger.exception("unhandled error")
         message = _l("Something went wrong on our side. Nothing was saved; please try again.")
+        reference = current_request_id()  # the same id is in the log line above
         if wants_json():
-            return jsonify({"error": "internal", "message": str(message)}), 500
-        return render_template("error.html", message=message, status=500), 500
+            return jsonify({"error": "internal", "message": str(message), "request_id": reference}), 500
+        return render_template("error.html", message=message, status=500, reference=reference), 500
 
 
 def _flatten(messages, prefix=""):
