@@ -46,6 +46,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     _import_models()
     _register_blueprints(app)
 
+    from eventreg.core.ratelimits import init_rate_limits
+
+    init_rate_limits(app)
+    if settings["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
     from eventreg.core.errors import register_error_handlers
     from eventreg.core.security import init_security
     from eventreg.core.templating import register_template_helpers

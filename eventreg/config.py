@@ -65,6 +65,11 @@ def load_settings(overrides: dict | None = None) -> dict:
         "STRIPE_MAX_RETRIES": _int("STRIPE_MAX_RETRIES", 2),
         "STRIPE_TIMEOUT": _int("STRIPE_TIMEOUT", 20),  # seconds
         "DB_POOL_SIZE": _int("DB_POOL_SIZE", 10),
+        # Where rate-limit counters live: memory:// (one process) or redis://... (every app server).
+        "RATELIMIT_STORAGE_URI": env("RATE_LIMIT_STORAGE", "memory://"),
+        "RATELIMIT_ENABLED": _bool("RATE_LIMITS", True),
+        # How many reverse proxies stand in front (nginx: 1); their X-Forwarded-* headers are trusted.
+        "PROXY_COUNT": _int("PROXY_COUNT", 0),
     }
     settings.update(overrides or {})
     _validate(settings)
@@ -79,6 +84,12 @@ def _validate(s: dict) -> None:
         ZoneInfo(s["DEFAULT_TIMEZONE"])
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"DEFAULT_TIMEZONE {s['DEFAULT_TIMEZONE']!r} is not a known timezone") from None
+    if not s["RATELIMIT_STORAGE_URI"].startswith(("memory://", "redis://", "rediss://")):
+        raise ConfigError(
+            f"RATE_LIMIT_STORAGE must be memory:// or a redis:// URL, got {s['RATELIMIT_STORAGE_URI']!r}"
+        )
+    if s["PROXY_COUNT"] < 0:
+        raise ConfigError("PROXY_COUNT must be 0 or more")
     if s["MAIL_WORKER"] not in ("thread", "celery", "manual"):
         raise ConfigError(f"MAIL_WORKER must be thread, celery or manual, got {s['MAIL_WORKER']!r}")
     if s["SECRET_KEY"] == "dev-only-not-secret" and os.environ.get("EVENTREG_ENV") == "production":

@@ -87,6 +87,9 @@ def app(database_url, tmp_path_factory, smtp_server):
             "MAIL_TIMEOUT": 5,
             "MAIL_DEFAULT_SENDER": "Påmelding <noreply@eventreg.test>",
             "PUBLIC_URL": "https://events.example.org",
+            # Tests send far more requests from one address than a person would; the limits
+            # themselves are tested with apps of their own (tests/test_rate_limits.py).
+            "RATELIMIT_ENABLED": False,
         }
     )
     with app.app_context():

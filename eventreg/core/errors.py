@@ -67,6 +67,7 @@ HTTP_MESSAGES = {
     404: _l("This page does not exist."),
     405: _l("This action is not possible here."),
     413: _l("The request is too large."),
+    429: _l("Too many requests. Please wait a minute and try again."),
     422: _l("Please correct the marked fields."),
 }
 
@@ -97,6 +98,8 @@ def register_error_handlers(app) -> None:
     def http_error(err: HTTPException):
         db.session.rollback()
         message = str(HTTP_MESSAGES.get(err.code, err.description))
+        if getattr(getattr(err, "limit", None), "error_message", None):
+            message = str(err.description)  # a rate limit with its own words (the login lockout)
         if wants_json():
             body = {"error": err.name.lower().replace(" ", "_"), "message": message}
             data = getattr(err, "data", None)  # flask-smorest/webargs put schema errors here
