@@ -8,5 +8,6 @@ cd "$(dirname "$0")"
 ruff format --check . && ruff check .
 for backend in sqlite postgres; do
   echo "== tests on $backend"
-  EVENTREG_TEST_DB=$backend python -m pytest -p no:cacheprovider "$@"
+  # Two workers: the suite's browser and PDF tests wait on Chromium and WeasyPrint more than on Python.
+  EVENTREG_TEST_DB=$backend python -m pytest -p no:cacheprovider -n "${TEST_WORKERS:-2}" "$@"
 done

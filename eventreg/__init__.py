@@ -110,8 +110,11 @@ def _import_models() -> None:
 def _register_blueprints(app: Flask) -> None:
     from eventreg.accounts.views import bp as accounts_bp
     from eventreg.admin.views import bp as admin_bp
+    from eventreg.api.builder import blp as builder_api_blp
     from eventreg.api.checkin import blp as checkin_api_blp
     from eventreg.api.views import blp as api_blp
+    from eventreg.attendees.views import bp as attendees_bp
+    from eventreg.builder.views import bp as builder_bp
     from eventreg.checkin.manage import bp as checkin_manage_bp
     from eventreg.checkin.views import bp as checkin_bp
     from eventreg.dashboard.views import bp as dashboard_bp
@@ -138,9 +141,11 @@ def _register_blueprints(app: Flask) -> None:
         exports_bp,
         privacy_bp,
         sponsors_bp,
+        builder_bp,
+        attendees_bp,
         health_bp,
     ):
         app.register_blueprint(bp)
-    for blp in (api_blp, checkin_api_blp):
+    for blp in (api_blp, checkin_api_blp, builder_api_blp):
         csrf.exempt(blp)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blp, url_prefix="/api/v1")

@@ -59,6 +59,9 @@ def load_settings(overrides: dict | None = None) -> dict:
         # Who delivers the outbox: "thread" (inside the app process; the embedded default),
         # "celery" (a Celery worker on Redis; production) or "manual" (`flask deliver-mail`, tests).
         "MAIL_WORKER": env("MAIL_WORKER", "thread"),
+        # Who makes the exports prepared in the background: the same choices; empty means the same
+        # as MAIL_WORKER, so an installation that runs Celery for mail runs exports there too.
+        "EXPORT_WORKER": env("EXPORT_WORKER", ""),
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY", ""),
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", ""),
         "STRIPE_API_BASE": env("STRIPE_API_BASE", ""),  # tests only: a local fake of the API
@@ -72,6 +75,7 @@ def load_settings(overrides: dict | None = None) -> dict:
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
     }
     settings.update(overrides or {})
+    settings["EXPORT_WORKER"] = settings["EXPORT_WORKER"] or settings["MAIL_WORKER"]
     _validate(settings)
     return settings
 
@@ -92,5 +96,7 @@ def _validate(s: dict) -> None:
         raise ConfigError("PROXY_COUNT must be 0 or more")
     if s["MAIL_WORKER"] not in ("thread", "celery", "manual"):
         raise ConfigError(f"MAIL_WORKER must be thread, celery or manual, got {s['MAIL_WORKER']!r}")
+    if s["EXPORT_WORKER"] not in ("thread", "celery", "manual"):
+        raise ConfigError(f"EXPORT_WORKER must be thread, celery or manual, got {s['EXPORT_WORKER']!r}")
     if s["SECRET_KEY"] == "dev-only-not-secret" and os.environ.get("EVENTREG_ENV") == "production":
         raise ConfigError("SECRET_KEY must be set in production")

@@ -384,7 +384,12 @@ def seed_demo(*, with_registrations: bool = False) -> list[tuple[str, str]]:
         grant_event_role(users["organiser@demo.example.org"], event.id, EventRoleKind.ORGANISER)
         if event.slug == "esbf-2027":
             grant_event_role(users["checkin@demo.example.org"], event.id, EventRoleKind.CHECKIN)
-            grant_event_role(users["sponsor@demo.example.org"], event.id, EventRoleKind.SPONSOR)
+            grant_event_role(
+                users["sponsor@demo.example.org"],
+                event.id,
+                EventRoleKind.SPONSOR,
+                sponsor_id=event.sponsors[0].id,  # a member of Nordic Impact Fund: scans leads for it
+            )
             speaker, press = event.ticket_types[4], event.ticket_types[5]
             db.session.add_all(
                 [

@@ -2,7 +2,8 @@
 
 Run a worker with the periodic jobs: `celery -A app.celery_app worker --beat`. The embedded
 default needs no worker: start.sh runs `flask --app app expire-holds --every 60` beside the app,
-and mail is delivered by a thread in the app process (MAIL_WORKER=thread, see mail/delivery.py)."""
+and mail is delivered by a thread in the app process (MAIL_WORKER=thread, see mail/delivery.py), as
+are the exports prepared in the background (EXPORT_WORKER, see exports/worker.py)."""
 
 from celery import Celery, Task, shared_task
 from flask import Flask
@@ -14,6 +15,7 @@ EXPIRE_HOLDS_EVERY = 60.0  # seconds; holds are also given back lazily, so this 
 RECONCILE_EVERY = 300.0
 REMINDERS_EVERY = 3600.0
 PURGE_EVERY = 24 * 3600.0  # retention periods are counted in days
+OLD_EXPORTS_EVERY = 3600.0  # export files are kept a week, to the hour
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -37,6 +39,7 @@ def celery_init_app(app: Flask) -> Celery:
             "reconcile-payments": {"task": "eventreg.reconcile_payments", "schedule": RECONCILE_EVERY},
             "invoice-reminders": {"task": "eventreg.send_invoice_reminders", "schedule": REMINDERS_EVERY},
             "purge-personal-data": {"task": "eventreg.purge_personal_data", "schedule": PURGE_EVERY},
+            "delete-old-exports": {"task": "eventreg.delete_old_exports", "schedule": OLD_EXPORTS_EVERY},
         },
         timezone="UTC",
     )
@@ -84,3 +87,22 @@ def purge_personal_data() -> int:
     from eventreg.privacy.services import purge_due
 
     return purge_due(now=now())
+
+
+@shared_task(name="eventreg.run_export", ignore_result=True)
+def run_export(job_id: int) -> None:
+    """Makes one export prepared in the background (the job row says how it went)."""
+    from eventreg.exports.jobs import run_job
+
+    run_job(job_id, now_fn=now)
+
+
+@shared_task(name="eventreg.delete_old_exports")
+def delete_old_exports() -> int:
+    """Deletes the export files older than a week; returns how many."""
+    from eventreg.exports.jobs import delete_old_jobs
+    from eventreg.extensions import db
+
+    deleted = delete_old_jobs(now=now())
+    db.session.commit()
+    return deleted

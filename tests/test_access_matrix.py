@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from eventreg.accounts.services import create_api_token
 from eventreg.checkin.services import ListData, redeem, save_list
+from eventreg.events.models import Lead, Sponsor
 from eventreg.extensions import db
 from eventreg.mail.models import OutboxMessage
 from eventreg.payments.models import SalesDocument
@@ -52,6 +53,7 @@ LINK = rule(ROLES, "link")  # anybody with the link; a wrong token is 404
 ORGANISER = rule(ORGANISERS)
 CHECKIN = rule(STAFF)
 CHECKIN_API = rule(STAFF, "api")
+ORGANISER_API = rule(ORGANISERS, "api")
 
 RULES = {
     "accounts.login": PUBLIC,
@@ -113,7 +115,17 @@ RULES = {
     "sponsors.index": rule({"sponsor", "other_sponsor", "organiser", "other_organiser", "admin"}),
     "sponsors.summary": rule({"sponsor", "organiser", "admin"}),
     "sponsors.contacts_csv": rule({"sponsor", "organiser", "admin"}),
+    # Leads belong to the sponsor company: its members only (organisers and admins have none).
+    "sponsors.scanner": rule({"sponsor"}),
+    "sponsors.leads_page": rule({"sponsor"}),
+    "sponsors.scan_lead": rule({"sponsor"}),
+    "sponsors.save_lead": rule({"sponsor"}),
+    "sponsors.leads_export": rule({"sponsor"}),
     "exports.download": ORGANISER,
+    "exports.start_job": ORGANISER,
+    "exports.job_status": ORGANISER,
+    "exports.download_job": ORGANISER,
+    "exports.retry_job": ORGANISER,
     "dashboard.figures": ORGANISER,
     "checkin.scanner": CHECKIN,
     "checkin.device": CHECKIN,
@@ -123,6 +135,62 @@ RULES = {
     "checkin_api.redeem": CHECKIN_API,
     "checkin_api.undo": CHECKIN_API,
     "checkin_api.upload": CHECKIN_API,
+    # The event builder's API: organisers of the event and admins; creating an event: any organiser.
+    "builder_api.create_event": rule({"organiser", "other_organiser", "admin"}, "api"),
+    "builder_api.update_event": ORGANISER_API,
+    "builder_api.copy_event": ORGANISER_API,
+    "builder_api.create_ticket_type": ORGANISER_API,
+    "builder_api.update_ticket_type": ORGANISER_API,
+    "builder_api.delete_ticket_type": ORGANISER_API,
+    "builder_api.create_quota": ORGANISER_API,
+    "builder_api.create_workshop": ORGANISER_API,
+    "builder_api.create_question": ORGANISER_API,
+    "builder_api.create_vouchers": ORGANISER_API,
+    "builder_api.audit_log": ORGANISER_API,
+    # The organiser's event-builder pages: organisers of the event and admins; a new event: any organiser.
+    "builder.new_event": rule({"organiser", "other_organiser", "admin"}),
+    "builder.edit_event": ORGANISER,
+    "builder.set_status": ORGANISER,
+    "builder.ticket_types": ORGANISER,
+    "builder.new_ticket_type": ORGANISER,
+    "builder.edit_ticket_type": ORGANISER,
+    "builder.delete_ticket_type": ORGANISER,
+    "builder.move_ticket_type": ORGANISER,
+    "builder.new_quota": ORGANISER,
+    "builder.edit_quota": ORGANISER,
+    "builder.delete_quota": ORGANISER,
+    "builder.workshops": ORGANISER,
+    "builder.new_workshop": ORGANISER,
+    "builder.edit_workshop": ORGANISER,
+    "builder.delete_workshop": ORGANISER,
+    "builder.questions": ORGANISER,
+    "builder.new_question": ORGANISER,
+    "builder.edit_question": ORGANISER,
+    "builder.delete_question": ORGANISER,
+    "builder.move_question": ORGANISER,
+    "builder.vouchers": ORGANISER,
+    "builder.create_voucher": ORGANISER,
+    "builder.generate_vouchers": ORGANISER,
+    "builder.delete_voucher": ORGANISER,
+    "builder.sponsors": ORGANISER,
+    "builder.new_sponsor": ORGANISER,
+    "builder.edit_sponsor": ORGANISER,
+    "builder.delete_sponsor": ORGANISER,
+    "builder.add_member": ORGANISER,
+    "builder.remove_member": ORGANISER,
+    "builder.email_texts": ORGANISER,
+    "builder.copy_event": ORGANISER,
+    "builder.audit": ORGANISER,
+    "attendees.index": ORGANISER,
+    "attendees.order": ORGANISER,
+    "attendees.update_details": ORGANISER,
+    "attendees.change_workshops": ORGANISER,
+    "attendees.resend": ORGANISER,
+    "attendees.cancel": ORGANISER,
+    "attendees.refund": ORGANISER,
+    "attendees.email": ORGANISER,
+    "attendees.send_email": ORGANISER,
+    "attendees.mailings": ORGANISER,
 }
 
 
@@ -157,8 +225,11 @@ def world(app):
         from eventreg.accounts.models import EventRoleKind
         from eventreg.accounts.services import grant_event_role
 
-        grant_event_role(users["sponsor"], forum.id, EventRoleKind.SPONSOR)
-        grant_event_role(users["other_sponsor"], other.id, EventRoleKind.SPONSOR)
+        company, other_company = Sponsor(name="Nordic Impact Fund"), Sponsor(name="Other Fund")
+        forum.sponsors, other.sponsors = [company], [other_company]
+        db.session.flush()
+        grant_event_role(users["sponsor"], forum.id, EventRoleKind.SPONSOR, sponsor_id=company.id)
+        grant_event_role(users["other_sponsor"], other.id, EventRoleKind.SPONSOR, sponsor_id=other_company.id)
         order = create_order(forum, order_data(forum), now=NOW)
         invoice_order = create_order(
             forum, order_data(forum, ticket_type=forum.ticket_types[1], payment_method="invoice"), now=NOW
@@ -179,10 +250,63 @@ def world(app):
             "checkin_id": checkin.id,
             "kind": "attendees",
             "fmt": "xlsx",
+            "ticket_type_id": forum.ticket_types[0].id,
+            "lead_id": _lead(company, order.attendees[0]),
+            "job_id": _export_job(forum),
+            "attendee_id": invoice_order.attendees[0].id,
+            **_builder_objects(forum, company, users["sponsor"]),
         }
         tokens = {role: create_api_token(user.email) for role, user in users.items()}
         db.session.commit()
         yield values, tokens
+
+
+def _export_job(event) -> int:
+    """A file prepared in the background, ready to download."""
+    from eventreg.exports.models import ExportJob, ExportStatus
+
+    job = ExportJob(
+        token="matrix-job",
+        event_id=event.id,
+        kind="attendees",
+        fmt="csv",
+        status=ExportStatus.DONE,
+        done=1,
+        total=1,
+        content=b"\xef\xbb\xbfName\r\n",
+        filename="forum-attendees.csv",
+        created_at=NOW,
+    )
+    db.session.add(job)
+    db.session.flush()
+    return job.id
+
+
+def _builder_objects(event, sponsor, member) -> dict:
+    """What the event builder's URLs name: a quota, workshop, question, voucher, sponsor and
+    the sponsor's member."""
+    from eventreg.registration.models import Voucher, VoucherKind
+    from tests.factories import add_question, add_session
+
+    voucher = Voucher(event_id=event.id, code="MATRIX10", kind=VoucherKind.PERCENT, value=10)
+    db.session.add(voucher)
+    db.session.flush()
+    return {
+        "quota_id": event.quotas[0].id,
+        "workshop_id": add_session(event, "Matrix workshop").id,
+        "question_id": add_question(event, label="Matrix question").id,
+        "voucher_id": voucher.id,
+        "sponsor_id": sponsor.id,
+        "member_id": member.id,
+    }
+
+
+def _lead(sponsor, attendee) -> int:
+    """A badge the forum's sponsor scanned."""
+    lead = Lead(sponsor_id=sponsor.id, attendee_id=attendee.id, scanned_at=NOW)
+    db.session.add(lead)
+    db.session.flush()
+    return lead.id
 
 
 def url_for_rule(rule, values: dict, *, wrong_token=False) -> str:

@@ -49,7 +49,7 @@ def test_ten_wrong_passwords_lock_the_account_from_any_address_but_not_others(se
         assert log_in(client, "ola@example.org", "guess", ADDRESS_A).status_code == 401
     locked = log_in(client, "ola@example.org", "secret-pw", ADDRESS_A)  # even the right password
     assert locked.status_code == 429
-    assert "Too many failed logins for this account" in locked.get_data(as_text=True)
+    assert "For mange mislykkede innlogginger for denne kontoen" in locked.get_data(as_text=True)
     assert "Retry-After" in locked.headers
     other_client = server.test_client()
     assert log_in(other_client, "OLA@example.org ", "secret-pw", ADDRESS_B).status_code == 429

@@ -41,7 +41,12 @@ def authenticate(email: str, password: str) -> User | None:
     return None
 
 
-def grant_event_role(user: User, event_id: int, role: EventRoleKind) -> EventRole:
+def grant_event_role(
+    user: User, event_id: int, role: EventRoleKind, *, sponsor_id: int | None = None
+) -> EventRole:
+    """The user's role for the event, granted if they do not have it yet. `sponsor_id`: for a
+    sponsor member, the sponsor company they belong to (given for an existing role, it moves
+    them to that company)."""
     existing = db.session.scalar(
         sa.select(EventRole).where(
             EventRole.user_id == user.id,
@@ -50,8 +55,11 @@ def grant_event_role(user: User, event_id: int, role: EventRoleKind) -> EventRol
         )
     )
     if existing:
+        if sponsor_id is not None and existing.sponsor_id != sponsor_id:
+            existing.sponsor_id = sponsor_id
+            db.session.flush()
         return existing
-    granted = EventRole(user=user, event_id=event_id, role=role)
+    granted = EventRole(user=user, event_id=event_id, role=role, sponsor_id=sponsor_id)
     db.session.add(granted)
     db.session.flush()
     return granted

@@ -12,6 +12,7 @@ from flask_login import current_user
 
 from eventreg.accounts.models import EventRoleKind
 from eventreg.accounts.services import require_event_role, staff_events
+from eventreg.attendees.services import cancel_order_as_organiser
 from eventreg.core.clock import now
 from eventreg.core.errors import Conflict, Forbidden, ValidationError
 from eventreg.events.models import Event
@@ -26,7 +27,6 @@ from eventreg.registration.services import (
     AttendeeData,
     IllegalTransition,
     OrderData,
-    cancel_order,
     create_order,
     get_order,
     list_orders,
@@ -153,7 +153,7 @@ def register_on_behalf(slug: str):
         ),
         "success",
     )
-    return redirect(url_for("admin.event_orders", slug=event.slug))
+    return redirect(url_for("attendees.order", slug=event.slug, code=order.code))  # tickets to print
 
 
 def _render_on_behalf(event: Event, state: _OnBehalf, *, error=None, status=200):
@@ -185,7 +185,7 @@ def cancel(code: str):
     require_event_role(current_user, order.event_id, EventRoleKind.ORGANISER)
     slug = order.event.slug
     try:
-        cancel_order(order, now=now(), actor=current_user)
+        cancel_order_as_organiser(order, actor=current_user, now=now())  # recorded in the audit log
     except IllegalTransition as err:
         db.session.rollback()
         return render_template(

@@ -42,6 +42,27 @@ class ValidationError(DomainError):
     code = "validation"
 
 
+FIX_FIELDS = _l("Please correct the marked fields.")
+
+
+class FieldErrors:
+    """Collects per-field messages, so that one call reports every problem at once."""
+
+    def __init__(self):
+        self.fields: dict[str, list] = {}
+
+    def add(self, key: str, message) -> None:
+        self.fields.setdefault(key, []).append(message)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.fields
+
+    def raise_if_any(self) -> None:
+        """Raises ValidationError (422) with every message collected, if there is any."""
+        if self.fields:
+            raise ValidationError(FIX_FIELDS, fields=self.fields)
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"

@@ -13,7 +13,7 @@ spreadsheet evaluates, whatever it starts with."""
 import csv
 import io
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -25,6 +25,7 @@ from openpyxl.utils import get_column_letter
 
 CSV_MIMETYPE = "text/csv"
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MIMETYPES = {"csv": CSV_MIMETYPE, "xlsx": XLSX_MIMETYPE}
 
 # What makes Excel, LibreOffice or Google Sheets read a cell as a formula (or DDE command).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -59,12 +60,33 @@ def _csv_value(value) -> str:
     return str(value)
 
 
-def to_csv(header: Sequence[str], rows: Iterable[Sequence]) -> bytes:
-    """UTF-8 with BOM, semicolon-separated, CRLF line ends, quoted where the csv module must."""
+Progress = Callable[[int], None]
+
+
+def _reporting(rows: Iterable[Sequence], progress: Progress | None, every: int) -> Iterator[Sequence]:
+    """The rows; `progress(n)` is called after every `every` rows written, and after the last."""
+    if progress is None:
+        yield from rows
+        return
+    done = 0
+    for row in rows:
+        yield row
+        done += 1  # the writer asks for the next row only once this one is written
+        if done % every == 0:
+            progress(done)
+    if done % every:
+        progress(done)
+
+
+def to_csv(
+    header: Sequence[str], rows: Iterable[Sequence], *, progress: Progress | None = None, every: int = 500
+) -> bytes:
+    """UTF-8 with BOM, semicolon-separated, CRLF line ends, quoted where the csv module must.
+    With `progress`, it is told how many rows are written, every `every` rows."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow([_csv_value(h) for h in header])
-    writer.writerows([_csv_value(v) for v in row] for row in rows)
+    writer.writerows([_csv_value(v) for v in row] for row in _reporting(rows, progress, every))
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -100,9 +122,17 @@ def sheet_title(title: str) -> str:
     return cleaned[:31] or "Sheet"
 
 
-def to_xlsx(header: Sequence[str], rows: Sequence[Sequence], sheet_title_text: str) -> bytes:
+def to_xlsx(
+    header: Sequence[str],
+    rows: Sequence[Sequence],
+    sheet_title_text: str,
+    *,
+    progress: Progress | None = None,
+    every: int = 500,
+) -> bytes:
     """One sheet: a bold, frozen header row, columns sized to their contents, numbers and money as
-    numbers, times as Excel date-times, and every text as a string (never a formula)."""
+    numbers, times as Excel date-times, and every text as a string (never a formula). With
+    `progress`, it is told how many rows are written, every `every` rows."""
     workbook = Workbook(write_only=True)  # rows stream to a temporary file, not into memory
     sheet = workbook.create_sheet(title=sheet_title(sheet_title_text))
     for i, width in enumerate(column_widths(header, rows), 1):
@@ -131,7 +161,7 @@ def to_xlsx(header: Sequence[str], rows: Sequence[Sequence], sheet_title_text: s
         return value  # int or None
 
     sheet.append([text_cell(str(h), bold) for h in header])
-    for row in rows:
+    for row in _reporting(rows, progress, every):
         sheet.append([cell_of(v) for v in row])
     out = io.BytesIO()
     workbook.save(out)

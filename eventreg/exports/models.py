@@ -38,4 +38,5 @@ class ExportJob(Base):
     filename: Mapped[str] = mapped_column(sa.String(200), default="")
     error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # When it ended; while it is running, when its worker last reported progress (see jobs.py).
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -27,6 +27,7 @@ from eventreg.checkin.texts import REASONS, RESULTS
 from eventreg.core.i18n import localized
 from eventreg.core.money import vat_included
 from eventreg.events.models import Event, EventSession, Question, QuestionScope, TicketType
+from eventreg.exports import formats
 from eventreg.extensions import db
 from eventreg.payments.models import DocumentKind, Refund, RefundStatus, SalesDocument
 from eventreg.registration.models import Answer, Attendee, AttendeeSession, Order, OrderStatus
@@ -405,6 +406,20 @@ def count_rows(event: Event) -> dict[str, int]:
         )
     ).one()
     return dict(zip(("attendees", "orders", "answers", "checkins"), counts, strict=True))
+
+
+def export_file(
+    table: Table, fmt: str, *, progress: formats.Progress | None = None, every: int = 500
+) -> bytes:
+    """The table as a CSV or XLSX file; `progress` is told the rows written every `every` rows."""
+    if fmt == "csv":
+        return formats.to_csv(table.header, table.rows, progress=progress, every=every)
+    return formats.to_xlsx(table.header, table.rows, table.title, progress=progress, every=every)
+
+
+def export_filename(event: Event, kind: str, fmt: str, *, now: datetime) -> str:
+    """The event, the export and the date at the event: forum-attendees-2027-05-27.csv."""
+    return f"{event.slug}-{kind}-{now.astimezone(ZoneInfo(event.timezone)).date().isoformat()}.{fmt}"
 
 
 EXPORTS: dict[str, Callable[..., Table]] = {

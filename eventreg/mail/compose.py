@@ -5,6 +5,7 @@ text and HTML parts come from templates/mail/<kind>.txt and .html. Composing rea
 state (a confirmation shows the tickets as they are now); a message whose subject changed so
 that it must not go out any more raises Superseded."""
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
@@ -16,10 +17,11 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from eventreg.core.clock import now
+from eventreg.core.i18n import localized
 from eventreg.core.links import public_url
 from eventreg.events.models import Event
 from eventreg.extensions import db
-from eventreg.mail.models import OutboxMessage
+from eventreg.mail.models import Mailing, OutboxMessage
 from eventreg.registration.models import Attendee, Order, OrderStatus, WaitingListEntry, WaitlistStatus
 
 
@@ -77,6 +79,8 @@ def subject_for(kind: str, *, event: Event | None, order: Order | None, context:
             )
         case "refund":
             return _("Refund for order %(code)s (%(event)s)", code=order.code, event=title)
+        case "mailing":  # the organiser's subject in the recipient's language, else the other
+            return localized(db.session.get(Mailing, context["mailing_id"]).subject)
     raise ValueError(f"unknown mail kind {kind!r}")
 
 
@@ -215,7 +219,24 @@ def _refund(message: OutboxMessage) -> Parts:
     return Parts(context, attachments)
 
 
+def mailing_facts(event: Event, body: dict, language: str) -> dict:
+    """What templates/mail/mailing.* show: the organiser's plain text in `language` (else the
+    other language), also as paragraphs of lines for the HTML part."""
+    text = localized(body, language).strip()
+    paragraphs = [p.splitlines() for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
+    return {**_event_facts(event, language), "body": text, "paragraphs": paragraphs}
+
+
+def _mailing(message: OutboxMessage) -> Parts:
+    mailing = db.session.get(Mailing, message.mailing_id) if message.mailing_id else None
+    attendee = db.session.get(Attendee, message.attendee_id) if message.attendee_id else None
+    if mailing is None or attendee is None or attendee.erased_at is not None:
+        raise Superseded("the mailing or its recipient is gone")
+    return Parts(mailing_facts(db.session.get(Event, mailing.event_id), mailing.body, message.language))
+
+
 BUILDERS: dict[str, Callable[[OutboxMessage], Parts]] = {
+    "mailing": _mailing,
     "invoice": _invoice,
     "invoice_reminder": _invoice,
     "refund": _refund,
@@ -228,12 +249,22 @@ BUILDERS: dict[str, Callable[[OutboxMessage], Parts]] = {
 }
 
 
+def organiser_text(event: Event | None, kind: str, language: str) -> list[list[str]]:
+    """The organiser's own words for this kind of email (Event.email_texts: confirmation,
+    invoice, ticket) in `language`, else in the other one, as paragraphs of lines; [] for none.
+    Plain text: the templates escape it like any other value."""
+    texts = (event.email_texts or {}).get(kind) if event is not None else None
+    text = localized(texts, language).strip() if texts else ""
+    return [p.strip().splitlines() for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
+
+
 def compose(message: OutboxMessage) -> tuple[str, bytes]:
     """(envelope sender, the message's bytes). Raises Superseded when it must not be sent."""
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     with force_locale(message.language):
         parts = BUILDERS[message.kind](message)
         context = {**parts.context, "recipient_name": message.recipient_name, "subject": message.subject}
+        context["organiser_text"] = organiser_text(parts.context.get("event"), message.kind, message.language)
         text = render_template(f"mail/{message.kind}.txt", **context)
         html = render_template(f"mail/{message.kind}.html", **context)
     email = Message(

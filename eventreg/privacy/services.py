@@ -9,14 +9,15 @@ when the ticket is cancelled or refunded (or the order expired). A paid ticket i
 by a click meant for privacy, and nobody has to decide about a refund as a side effect.
 
 What erasure removes: names (replaced by `ERASED`), email addresses, the answers to the
-questions, sponsor consent (withdrawn, with a ConsentRecord), the private links (a new random
-token: the old link stops working), and in the outbox the recipients' names and addresses of
-the messages about them; messages not yet sent are never sent. What it keeps, without personal
-data: the ticket type, price and VAT, the order's code, totals and payments, workshop seats and
-check-ins (counts for the organiser's statistics), consent history (who withdrew when, now about
-nobody) and the sales documents (invoices, receipts, credit notes), which keep the buyer's name
-and organisation as issued: the Bookkeeping Act (bokføringsloven § 13) requires them for five
-years, and a document never changes after it was issued.
+questions, sponsor consent (withdrawn, with a ConsentRecord), the sponsors' leads of the person
+(with their notes), the private links (a new random token: the old link stops working), and in
+the outbox the recipients' names and addresses of the messages about them; messages not yet
+sent are never sent. What it keeps, without personal data: the ticket type, price and VAT, the
+order's code, totals and payments, workshop seats and check-ins (counts for the organiser's
+statistics), consent history (who withdrew when, now about nobody) and the sales documents
+(invoices, receipts, credit notes), which keep the buyer's name and organisation as issued: the
+Bookkeeping Act (bokføringsloven § 13) requires them for five years, and a document never
+changes after it was issued.
 
 Services only flush, except `purge_due`, the job, which commits once per event. Each erasure
 first takes the event's sale lock (registration/capacity.py) and reads the rows again under it,
@@ -34,10 +35,11 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
+from eventreg.audit.models import AuditEntry
 from eventreg.checkin.models import Checkin, CheckinList
 from eventreg.core.errors import Conflict, NotFound
 from eventreg.core.templating import when
-from eventreg.events.models import Event
+from eventreg.events.models import Event, Lead, Sponsor
 from eventreg.extensions import db
 from eventreg.mail.models import MessageStatus, OutboxMessage
 from eventreg.payments.models import Payment, Refund, SalesDocument
@@ -246,6 +248,12 @@ def _attendee_sections(attendee: Attendee) -> dict:
             OutboxMessage.attendee_id == attendee.id, OutboxMessage.kind != "ticket_transferred"
         )
     )
+    scans = db.session.execute(
+        sa.select(Sponsor.name, Lead.scanned_at)
+        .join(Sponsor, Lead.sponsor_id == Sponsor.id)
+        .where(Lead.attendee_id == attendee.id)
+        .order_by(Lead.scanned_at, Lead.id)
+    )
     return {
         "attendee": {
             "name": attendee.name,
@@ -266,6 +274,7 @@ def _attendee_sections(attendee: Attendee) -> dict:
             for s in attendee.sessions
         ],
         "consent_history": [{"given": c.given, "at": _iso(c.at), "via": c.via} for c in consents],
+        "sponsor_scans": [{"sponsor": name, "scanned_at": _iso(at)} for name, at in scans],
         "checkins": [
             {
                 "list": list_name,
@@ -389,6 +398,7 @@ def personal_data(attendee: Attendee, *, now: datetime) -> dict:
     - `answers` [{question {nb, en}, answer {nb, en}}] as the attendee saw them
     - `workshops` [{name, slot, starts_at, room}]
     - `consent_history` [{given, at, via}] every change of sponsor consent
+    - `sponsor_scans` [{sponsor, scanned_at}] the sponsors who scanned the attendee's badge
     - `checkins` [{list, scanned_at, gate, offline, counted, undone_at, conflict}]
     - `emails` [{kind, subject, to, status, created_at, sent_at}] sent (or to be sent) to them
     - `order` {code, status, created_at}
@@ -461,9 +471,17 @@ def _erase_attendee_row(attendee: Attendee, *, now: datetime, messages: bool = T
     # In SQL, not through the collection: it may have been loaded before the lock.
     db.session.execute(sa.delete(Answer).where(Answer.attendee_id == attendee.id))
     db.session.expire(attendee, ["answers"])
+    # A sponsor's lead (with its note) is about the person; it goes with them.
+    db.session.execute(sa.delete(Lead).where(Lead.attendee_id == attendee.id))
     attendee.manage_token = new_token()  # nobody knows it: the old link stops working
     attendee.ticket_version += 1  # and so does the QR code
     attendee.erased_at = now
+    # The audit log keeps that organisers changed the attendee, not what they changed it from or to.
+    db.session.execute(
+        sa.update(AuditEntry)
+        .where(AuditEntry.object_type == "attendee", AuditEntry.object_id == attendee.id)
+        .values(before=None, after=None)
+    )
     ids = _scrub_messages(OutboxMessage.attendee_id == attendee.id) if messages else []
     return Erasure(attendees=1, message_ids=ids)
 

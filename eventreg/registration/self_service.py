@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
-from eventreg.core.errors import Conflict, NotFound, SoldOut
+from eventreg.core.errors import Conflict, FieldErrors, NotFound, SoldOut
 from eventreg.core.templating import when
-from eventreg.events.models import Event, Question
+from eventreg.events.models import Event, Lead, Question
 from eventreg.events.services import attendee_questions
 from eventreg.extensions import db
 from eventreg.mail.services import queue_ticket_transferred
@@ -33,7 +33,6 @@ from eventreg.registration.models import (
 )
 from eventreg.registration.services import (
     ORDER_STATUS_WORDS,
-    _Errors,
     cancel_order,
     clean_answers,
     clean_email,
@@ -166,7 +165,7 @@ def update_attendee(attendee: Attendee, *, name, email, language, answers: dict,
     order = attendee.order
     event = order.event
     check_changes_allowed(order, now=now)
-    errors = _Errors()
+    errors = FieldErrors()
     name = clean_name(name, "name", errors)
     email = clean_email(email, "email", errors, required=email_required(attendee))
     language = clean_language(language, "language", errors)
@@ -214,7 +213,7 @@ def change_sessions(attendee: Attendee, session_ids, *, now: datetime) -> Attend
     order = attendee.order
     event = order.event
     check_changes_allowed(order, now=now)
-    errors = _Errors()
+    errors = FieldErrors()
     chosen = clean_sessions(session_ids, {s.id: s for s in event.sessions}, "session_ids", errors)
     errors.raise_if_any()
 
@@ -246,15 +245,16 @@ def transfer_ticket(attendee: Attendee, *, name, email, language, now: datetime)
     """Gives the ticket to another person. The ticket version goes up (the old QR stops
     verifying), the attendee gets a new private link (the old holder's stops working), sponsor
     consent is reset (consent is personal; a withdrawal is recorded with via="transfer" when it
-    was given) and the previous holder's answers are removed (they described that person; the
-    new holder answers from their own link). Workshops and the price paid stay with the ticket.
+    was given), and the previous holder's answers and the sponsors' leads of them are removed
+    (they described that person; the new holder answers from their own link). Workshops and
+    the price paid stay with the ticket.
     The previous holder is told and the new one gets the ticket by email (the outbox).
 
     Raises Conflict (`changes_closed`), NotFound (the link was replaced meanwhile) or
     ValidationError (422; keys `name`, `email` (required), `language`)."""
     order = attendee.order
     check_changes_allowed(order, now=now)
-    errors = _Errors()
+    errors = FieldErrors()
     name = clean_name(name, "name", errors)
     email = clean_email(email, "email", errors, required=True)
     language = clean_language(language, "language", errors)
@@ -271,6 +271,7 @@ def transfer_ticket(attendee: Attendee, *, name, email, language, now: datetime)
         attendee.sponsor_consent = False
         db.session.add(ConsentRecord(attendee_id=attendee.id, given=False, at=now, via="transfer"))
     attendee.answers = []
+    db.session.execute(sa.delete(Lead).where(Lead.attendee_id == attendee.id))
     db.session.flush()
     queue_ticket_transferred(
         attendee, old_name=old_name, old_email=old_email, old_language=old_language, now=now

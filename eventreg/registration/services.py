@@ -4,6 +4,7 @@ Services only flush; the caller (a view, the API, a job) owns the transaction an
 Every function that takes or frees seats first calls `lock_event_for_sale` (see capacity.py).
 """
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,8 +19,10 @@ from sqlalchemy.orm import selectinload
 from eventreg.accounts.models import EventRoleKind, User
 from eventreg.accounts.services import has_event_role, require_event_role
 from eventreg.core.errors import (
+    FIX_FIELDS,
     Conflict,
     DomainError,
+    FieldErrors,
     Forbidden,
     NotFound,
     SoldOut,
@@ -93,27 +96,10 @@ class OrderData:
     invoice: Any = None  # payments.invoices.InvoiceDetails when paying by invoice
 
 
-_FIX_FIELDS = _l("Please correct the marked fields.")
-
-
-class _Errors:
-    """Collects per-field messages so one request reports every problem at once."""
-
-    def __init__(self):
-        self.fields: dict[str, list] = {}
-
-    def add(self, key: str, message) -> None:
-        self.fields.setdefault(key, []).append(message)
-
-    def raise_if_any(self) -> None:
-        if self.fields:
-            raise ValidationError(_FIX_FIELDS, fields=self.fields)
-
-
 # --- validation helpers ---------------------------------------------------------------------
 
 
-def clean_name(value, key: str, errors: _Errors, *, required=True) -> str:
+def clean_name(value, key: str, errors: FieldErrors, *, required=True) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if value is not None and not isinstance(value, str):
         errors.add(key, _l("Must be text."))
@@ -124,7 +110,7 @@ def clean_name(value, key: str, errors: _Errors, *, required=True) -> str:
     return text
 
 
-def clean_email(value, key: str, errors: _Errors, *, required: bool) -> str | None:
+def clean_email(value, key: str, errors: FieldErrors, *, required: bool) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             errors.add(key, _l("This field is required."))
@@ -139,7 +125,7 @@ def clean_email(value, key: str, errors: _Errors, *, required: bool) -> str | No
         return None
 
 
-def clean_language(value, key: str, errors: _Errors) -> str:
+def clean_language(value, key: str, errors: FieldErrors) -> str:
     if value in LANGUAGES:
         return value
     errors.add(key, _l("Choose Norwegian (nb) or English (en)."))
@@ -160,7 +146,7 @@ def _answer_display(question: Question, value) -> dict:
     """The answer as people read it, in every language, frozen at the time of answering."""
 
     def text(lang: str) -> str:
-        if question.kind in TEXT_KINDS:
+        if question.kind in TEXT_KINDS or question.kind == QuestionKind.PHONE:
             return value
         labels = dict(choices_for(question, lang))
         if question.kind == QuestionKind.YESNO:
@@ -172,7 +158,34 @@ def _answer_display(question: Question, value) -> dict:
     return {lang: text(lang) for lang in LANGUAGES}
 
 
-def _clean_answer(question: Question, raw, key: str, errors: _Errors):
+# A phone number as people type it: digits with single spaces or hyphens between them, after an
+# optional + or 00 and the country code ("+47 912 34 567", "912 34 567", "0044 20-7946-0958").
+_PHONE_DIGITS = re.compile(r"[0-9](?:[ -]?[0-9])*")
+
+
+def normalise_phone(raw) -> str | None:
+    """The number in international form ("+4791234567"), or None when it is not a phone number
+    (8-15 digits). Eight digits without + or 00 are a Norwegian number (+47); a longer number
+    without them is taken to start with its country code."""
+    if not isinstance(raw, str) or len(raw) > 40:
+        return None
+    text = raw.strip()
+    international = text.startswith(("+", "00"))
+    if text.startswith("+"):
+        text = text[1:].lstrip()
+    elif international:
+        text = text[2:].lstrip(" -")
+    if not _PHONE_DIGITS.fullmatch(text):
+        return None
+    digits = text.replace(" ", "").replace("-", "")
+    if not 8 <= len(digits) <= 15:
+        return None
+    if not international and len(digits) == 8:
+        digits = "47" + digits
+    return "+" + digits
+
+
+def _clean_answer(question: Question, raw, key: str, errors: FieldErrors):
     """The answer in its stored form, or None when it is empty. Adds an error when it is invalid."""
     kind = question.kind
     if raw is None or raw == "" or raw == []:
@@ -185,6 +198,19 @@ def _clean_answer(question: Question, raw, key: str, errors: _Errors):
         else:
             return raw.strip() or None
         return None
+    if kind == QuestionKind.PHONE:
+        if isinstance(raw, str) and not raw.strip():
+            return None
+        phone = normalise_phone(raw)
+        if phone is None:
+            errors.add(
+                key,
+                _l(
+                    "Not a phone number: give 8 to 15 digits, and + with the country code for a "
+                    "number outside Norway."
+                ),
+            )
+        return phone
     if kind == QuestionKind.YESNO:
         if raw in (True, "yes", "true", "1"):
             return True
@@ -220,7 +246,7 @@ def clean_answers(
     questions: list[Question],
     raw: dict,
     prefix: str,
-    errors: _Errors,
+    errors: FieldErrors,
     *,
     known_ids: set[int],
 ) -> list[Answer]:
@@ -343,7 +369,7 @@ def create_order(
     _check_attendee_count(event, data.attendees)
     if not data.waitlist_token:  # an offer holds its own seats
         _refuse_early_if_sold_out(event, data.attendees, now=now)
-    errors = _Errors()
+    errors = FieldErrors()
 
     buyer_name = clean_name(data.buyer_name, "buyer.name", errors)
     buyer_email = clean_email(data.buyer_email, "buyer.email", errors, required=not on_behalf)
@@ -508,7 +534,7 @@ def _ticket_type_problem(ticket_type: TicketType | None, *, actor, on_behalf, vo
 
 
 def clean_sessions(
-    raw, sessions_by_id: dict[int, EventSession], key: str, errors: _Errors
+    raw, sessions_by_id: dict[int, EventSession], key: str, errors: FieldErrors
 ) -> list[EventSession]:
     if raw in (None, ""):
         return []
@@ -530,10 +556,10 @@ def clean_sessions(
 
 def _check_attendee_count(event: Event, attendees) -> None:
     if not isinstance(attendees, list) or not attendees:
-        raise ValidationError(_FIX_FIELDS, fields={"attendees": [_l("Register at least one attendee.")]})
+        raise ValidationError(FIX_FIELDS, fields={"attendees": [_l("Register at least one attendee.")]})
     if len(attendees) > event.max_attendees_per_order:
         message = _l("At most %(n)d attendees per order.", n=event.max_attendees_per_order)
-        raise ValidationError(_FIX_FIELDS, fields={"attendees": [message]})
+        raise ValidationError(FIX_FIELDS, fields={"attendees": [message]})
 
 
 def _refuse_early_if_sold_out(event: Event, attendees: list, *, now: datetime) -> None:
@@ -758,7 +784,7 @@ def join_waitlist(
     check_registration_access(event, actor=actor, on_behalf=False)
     if not event.waitlist_enabled:
         raise Conflict(_l("This event has no waiting list."), code="no_waitlist")
-    errors = _Errors()
+    errors = FieldErrors()
     ticket_type = {tt.id: tt for tt in event.ticket_types}.get(_as_id(ticket_type_id))
     if ticket_type is None or not ticket_type_allowed(ticket_type, actor=actor, on_behalf=False):
         errors.add("ticket_type_id", _l("Unknown ticket type for this event."))

@@ -294,9 +294,7 @@ class Contact:
     name: str
     organisation: str
     email: str
-    # Empty for now: no question kind records a phone number (a PHONE kind would change the
-    # check constraint on question.kind, which takes a migration).
-    phone: str = ""
+    phone: str = ""  # the answer to a phone question, "" when the event asks none
 
 
 def contacts(event: Event) -> list[Contact]:
@@ -308,11 +306,13 @@ def contacts(event: Event) -> list[Contact]:
     out = []
     for attendee in attendees:
         organisation = answer_of(attendee, QuestionKind.ORGANISATION)
+        phone = answer_of(attendee, QuestionKind.PHONE)
         out.append(
             Contact(
                 name=attendee.name,
                 organisation=str(organisation.value) if organisation is not None else "",
                 email=attendee.email or "",
+                phone=str(phone.value) if phone is not None else "",
             )
         )
     return sorted(out, key=lambda c: (c.name.casefold(), c.email))

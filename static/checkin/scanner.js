@@ -2,6 +2,7 @@
 // within ONLINE_TIMEOUT, the same verdict judged here from the list's package (rules.js). Offline
 // admissions wait in IndexedDB and are uploaded when the server answers again; each scan carries
 // its own nonce, so an upload sent twice records nothing twice.
+import { feedback, qrCamera } from '../camera/camera.js';
 import { ed25519Supported, importKeys, judge, search } from './rules.js';
 
 const root = document.getElementById('scanner');
@@ -11,7 +12,6 @@ const $ = (id) => document.getElementById(id);
 const ONLINE_TIMEOUT = 2000; // ms before a scan is judged offline
 const PING_EVERY = 3000; // while offline: is the server back?
 const REFRESH_EVERY = 30000; // while online: upload waiting scans, download the list again
-const SAME_QR_PAUSE = 1500; // a QR held in view counts once; taken away this long, it counts again
 const UPLOAD_BATCH = 500;
 
 const state = {
@@ -26,7 +26,6 @@ const state = {
   waiting: new Set(), // nonces of those not uploaded yet
   offlineCapable: false,
   busy: false,
-  seen: { text: null, at: 0 },
   last: null, // {verdict, nonce}
   gate: () => '',
 };
@@ -375,27 +374,6 @@ function show(verdict, { started }) {
   feedback(verdict.result === 'ok');
 }
 
-let audio = null;
-function feedback(good) {
-  if (navigator.vibrate) navigator.vibrate(good ? 80 : [200, 100, 200]);
-  try {
-    audio = audio || new AudioContext();
-    const tone = audio.createOscillator();
-    const gain = audio.createGain();
-    tone.frequency.value = good ? 880 : 220;
-    tone.type = good ? 'sine' : 'square';
-    gain.gain.value = 0.15;
-    tone.connect(gain).connect(audio.destination);
-    tone.// For the benchmark and tests: judge a scan as if the camera had seen it; resolves when shown.
-root.scan = (text) => handle({ text });
-
-start();
-    tone.stop(audio.currentTime + (good ? 0.15 : 0.45));
-  } catch {
-    /* no sound: the colour still says it */
-  }
-}
-
 function renderStatus() {
   const pill = $('status-online');
   pill.textContent = state.online ? cfg.texts.online : cfg.texts.offline;
@@ -417,51 +395,14 @@ function warn(text) {
 
 // -- camera ------------------------------------------------------------------------------------
 
-let stream = null;
-const video = $('video');
-const canvas = $('frame');
-const ctx = canvas.getContext('2d', { willReadFrequently: true });
-let lastDecode = 0;
-
-async function startCamera() {
-  stopCamera();
-  video.srcObject = null; // no last frame of the old stream to decode again
-  state.seen = { text: null, at: 0 };
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: 'environment' } }, audio: false });
-    video.srcObject = stream;
-    await video.play();
-    requestAnimationFrame(tick);
-  } catch (err) {
-    warn(cfg.texts.camera_error.replace('{error}', err.message || err.name));
-  }
-}
-
-function stopCamera() {
-  if (stream) stream.getTracks().forEach((t) => t.stop());
-  stream = null;
-}
-
-function tick(now) {
-  if (!stream || video.srcObject !== stream) return; // a restarted camera runs its own loop
-  if (now - lastDecode > 100 && video.readyState >= 2 && !state.busy) {
-    lastDecode = now;
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
-    ctx.drawImage(video, 0, 0);
-    const code = jsQR(ctx.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height, {
-      inversionAttempts: 'dontInvert',
-    });
-    if (code && code.data) seen(code.data, now);
-  }
-  requestAnimationFrame(tick);
-}
-
-function seen(text, now) {
-  const same = text === state.seen.text && now - state.seen.at < SAME_QR_PAUSE;
-  state.seen = { text, at: now };
-  if (!same) handle({ text });
-}
+const camera = qrCamera({
+  video: $('video'),
+  canvas: $('frame'),
+  onCode: (text) => handle({ text }),
+  paused: () => state.busy,
+  onError: (error) => warn(cfg.texts.camera_error.replace('{error}', error)),
+});
+const startCamera = camera.start;
 
 // -- start -------------------------------------------------------------------------------------
 

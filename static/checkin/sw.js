@@ -1,12 +1,13 @@
 // Service worker of the scanner pages (/checkin/): the page and its scripts come from the network
 // when it answers within a moment, else from this cache, so a scanner reloads with the Wi-Fi down.
 // The API is never cached: the page decides itself what to do without a server.
-const CACHE = 'eventreg-checkin-v2';
+const CACHE = 'eventreg-checkin-v3';
 const SHELL = [
   '/static/css/app.css',
   '/static/checkin/scanner.css',
   '/static/checkin/scanner.js',
   '/static/checkin/rules.js',
+  '/static/camera/camera.js',
   '/static/vendor/jsqr/jsQR.js',
   '/static/checkin/icon-192.png',
 ];

@@ -1,15 +1,22 @@
-"""The exports page and the downloads: what the files look like to Excel and openpyxl, and who
-may have them."""
+"""The exports page and the downloads: what the files look like to Excel and openpyxl, the files
+prepared in the background (progress, download, failure, retry), and who may have them."""
 
 import csv
 import io
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask import url_for
 from openpyxl import load_workbook
 
+from eventreg.core.clock import now
+from eventreg.events.models import Event
+from eventreg.exports.jobs import run_job, start_job
+from eventreg.exports.models import ExportJob, ExportStatus
+from eventreg.exports.services import EXPORTS
+from eventreg.extensions import db
 from tests.exports.conftest import INJECTIONS, NAMES
 from tests.web.conftest import csrf_from, text
 
@@ -162,46 +169,227 @@ def test_unknown_exports_and_formats_are_404(olav, path):
     assert olav.get(f"{BASE}/{path}").status_code == 404
 
 
+# -- files prepared in the background ------------------------------------------------------------
+
+
+def prepare(client, kind="attendees", fmt="csv"):
+    page = text(client.get(f"{BASE}/"))
+    return client.post(f"{BASE}/jobs", data={"csrf_token": csrf_from(page), "kind": kind, "fmt": fmt})
+
+
+def job_id_of(response) -> int:
+    assert response.status_code == 302, response.status_code
+    return int(response.headers["Location"].rsplit("#job-", 1)[1])
+
+
+def run(app, job_id: int, **kw):
+    with app.app_context():
+        status = run_job(job_id, **kw)
+        db.session.remove()
+    return status
+
+
+@pytest.fixture
+def other_events_job(app, forum):
+    """A ready file of the other event (organised by other@)."""
+    with app.app_context():
+        event = db.session.scalar(sa.select(Event).where(Event.slug == "other"))
+        job = start_job(event, kind="orders", fmt="csv", language="en", actor=None, now=now())
+        db.session.commit()
+        job_id = job.id
+        run_job(job_id)
+        db.session.remove()
+    return job_id
+
+
+def test_each_export_can_be_prepared_in_the_background(olav):
+    html = text(olav.get(f"{BASE}/"))
+    for kind in KINDS:
+        card = html.split(f'data-kind="{kind}"')[1].split("</li>")[0]
+        assert f'action="{BASE}/jobs"' in card and f'name="kind" value="{kind}"' in card
+        assert '<option value="csv">CSV</option>' in card and "Prepare in background" in card
+    assert "No files prepared in the background in the last week." in html
+    assert 'src="/static/exports/jobs.js"' in html and "<script>" not in html
+
+
+def test_a_prepared_file_shows_its_progress_then_its_download_link(app, olav):
+    r = prepare(olav, "attendees", "csv")
+    job_id = job_id_of(r)
+    assert r.headers["Location"] == f"{BASE}/#job-{job_id}"
+    html = text(olav.get(f"{BASE}/"))
+    card = html.split(f'id="job-{job_id}"')[1].split("</li>")[0]
+    assert 'data-active="true"' in card and "Attendees · CSV" in card
+    assert "Waiting for the worker" in card and "0 of 5 rows" in card
+    assert f'<progress id="job-{job_id}-progress" max="5" value="0"' in card
+    state = olav.get(f"{BASE}/jobs/{job_id}.json").get_json()
+    assert {k: state[k] for k in ("status", "active", "done", "total", "percent", "download_url")} == {
+        "status": "queued",
+        "active": True,
+        "done": 0,
+        "total": 5,
+        "percent": 0,
+        "download_url": None,
+    }
+    assert olav.get(f"{BASE}/jobs/{job_id}/download").status_code == 409
+
+    assert run(app, job_id) == ExportStatus.DONE
+    state = olav.get(f"{BASE}/jobs/{job_id}.json").get_json()
+    assert (state["status"], state["active"], state["percent"]) == ("done", False, 100)
+    assert state["progress_text"] == "5 of 5 rows" and state["status_text"] == "Ready"
+    assert state["download_url"] == f"{BASE}/jobs/{job_id}/download"
+    file = olav.get(state["download_url"])
+    assert file.status_code == 200 and file.headers["Cache-Control"] == "private, no-store"
+    assert file.data == olav.get(f"{BASE}/attendees.csv").data
+    html = text(olav.get(f"{BASE}/"))
+    card = html.split(f'id="job-{job_id}"')[1].split("</li>")[0]
+    assert 'data-active="false"' in card and f'href="{BASE}/jobs/{job_id}/download"' in card
+    assert 'class="job-download" hidden' not in card and 'class="job-retry" hidden' in card
+
+
+def test_a_double_click_prepares_one_file(olav):
+    first, second = job_id_of(prepare(olav, "orders", "xlsx")), job_id_of(prepare(olav, "orders", "xlsx"))
+    assert first == second
+    assert text(olav.get(f"{BASE}/")).count('class="card job"') == 1
+
+
+def test_a_failed_file_shows_why_and_can_be_tried_again(app, olav, monkeypatch):
+    job_id = job_id_of(prepare(olav, "checkins", "xlsx"))
+    monkeypatch.setitem(EXPORTS, "checkins", lambda event, lang: 1 / 0)
+    assert run(app, job_id) == ExportStatus.FAILED
+    monkeypatch.undo()
+    html = text(olav.get(f"{BASE}/"))
+    card = html.split(f'id="job-{job_id}"')[1].split("</li>")[0]
+    assert "Failed" in card and "ZeroDivisionError" in card
+    assert 'class="job-retry" hidden' not in card
+    state = olav.get(f"{BASE}/jobs/{job_id}.json").get_json()
+    assert state["can_retry"] and state["status"] == "failed" and not state["active"]
+
+    r = olav.post(f"{BASE}/jobs/{job_id}/retry", data={"csrf_token": csrf_from(html)})
+    assert r.status_code == 302 and r.headers["Location"] == f"{BASE}/#job-{job_id}"
+    assert olav.get(f"{BASE}/jobs/{job_id}.json").get_json()["status"] == "queued"
+    assert run(app, job_id) == ExportStatus.DONE
+
+
+def test_a_ready_file_is_not_prepared_again_by_retry(app, olav):
+    job_id = job_id_of(prepare(olav))
+    run(app, job_id)
+    html = text(olav.get(f"{BASE}/"))
+    r = olav.post(f"{BASE}/jobs/{job_id}/retry", data={"csrf_token": csrf_from(html)}, follow_redirects=True)
+    assert r.status_code == 200
+    assert "This file is ready: download it, or prepare a new one." in text(r)
+
+
+def test_a_file_a_dead_worker_left_offers_to_try_again(app, olav, monkeypatch):
+    job_id = job_id_of(prepare(olav))
+    later = now() + timedelta(minutes=11)
+    monkeypatch.setattr("eventreg.exports.views.now", lambda: later)
+    state = olav.get(f"{BASE}/jobs/{job_id}.json").get_json()
+    assert state["can_retry"] and not state["active"] and state["status"] == "queued"
+    assert "the worker has stopped" in state["status_text"]
+
+
+@pytest.mark.parametrize(
+    "data", [{"kind": "guests", "fmt": "csv"}, {"kind": "attendees", "fmt": "pdf"}, {"fmt": "csv"}, {}]
+)
+def test_unknown_exports_and_formats_are_not_prepared(app, olav, data):
+    page = text(olav.get(f"{BASE}/"))
+    r = olav.post(f"{BASE}/jobs", data={"csrf_token": csrf_from(page), **data})
+    assert r.status_code == 422
+    assert "No such export." in text(r) or "Choose CSV or XLSX." in text(r)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(ExportJob.id))) == 0
+
+
+def test_another_events_file_is_404_everywhere(app, olav, other_events_job):
+    page = text(olav.get(f"{BASE}/"))
+    assert olav.get(f"{BASE}/jobs/{other_events_job}.json").status_code == 404
+    assert olav.get(f"{BASE}/jobs/{other_events_job}/download").status_code == 404
+    r = olav.post(f"{BASE}/jobs/{other_events_job}/retry", data={"csrf_token": csrf_from(page)})
+    assert r.status_code == 404
+    assert f"job-{other_events_job}" not in page
+    # ... and its own organiser gets it.
+    olav.post("/logout", data={"csrf_token": csrf_from(page)})
+    page = olav.get("/login").get_data(as_text=True)
+    olav.post(
+        "/login", data={"email": "other@example.org", "password": "secret-pw", "csrf_token": csrf_from(page)}
+    )
+    assert olav.get(f"/manage/events/other/exports/jobs/{other_events_job}/download").status_code == 200
+
+
+def test_a_post_without_the_csrf_token_is_refused(app, olav):
+    assert olav.post(f"{BASE}/jobs", data={"kind": "attendees", "fmt": "csv"}).status_code == 400
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(ExportJob.id))) == 0
+
+
 # -- who may -------------------------------------------------------------------------------------
 
 
-def export_urls(app, slug: str = "forum") -> list[str]:
-    """Every URL of the blueprint (each export in each format): a new route is checked here too."""
-    urls = []
+def export_routes(app, slug: str = "forum", job_id: int = 1) -> list[tuple[str, str]]:
+    """Every route of the blueprint as (method, URL), each export in each format: a new route is
+    checked here too."""
+    routes = []
     with app.test_request_context():
         for rule in app.url_map.iter_rules():
             if not rule.endpoint.startswith("exports."):
                 continue
-            assert rule.methods - {"HEAD", "OPTIONS"} == {"GET"}, rule
+            methods = rule.methods - {"HEAD", "OPTIONS"}
+            assert methods in ({"GET"}, {"POST"}), rule
+            method = methods.pop()
             if "kind" in rule.arguments:
-                urls += [url_for(rule.endpoint, slug=slug, kind=k, fmt=f) for k in KINDS for f in FORMATS]
+                routes += [
+                    (method, url_for(rule.endpoint, slug=slug, kind=k, fmt=f)) for k in KINDS for f in FORMATS
+                ]
+            elif "job_id" in rule.arguments:
+                routes.append((method, url_for(rule.endpoint, slug=slug, job_id=job_id)))
             else:
-                urls.append(url_for(rule.endpoint, slug=slug))
-    assert len(urls) == 1 + len(KINDS) * len(FORMATS)
-    return urls
+                routes.append((method, url_for(rule.endpoint, slug=slug)))
+    assert len(routes) == 1 + len(KINDS) * len(FORMATS) + 4
+    return routes
 
 
-def test_anonymous_visitors_are_sent_to_the_login_page(app, english, forum):
-    for url in export_urls(app):
-        r = english.get(url)
+def call(client, method: str, url: str):
+    if method == "GET":
+        return client.get(url)
+    csrf = csrf_from(text(client.get("/")))
+    return client.post(url, data={"csrf_token": csrf, "kind": "orders", "fmt": "csv"})
+
+
+@pytest.fixture
+def ready_job(app, forum) -> int:
+    """A ready file of the forum."""
+    with app.app_context():
+        event = db.session.scalar(sa.select(Event).where(Event.slug == "forum"))
+        job = start_job(event, kind="attendees", fmt="csv", language="en", actor=None, now=now())
+        db.session.commit()
+        job_id = job.id
+        run_job(job_id)
+        db.session.remove()
+    return job_id
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(app, english, ready_job):
+    for method, url in export_routes(app, job_id=ready_job):
+        r = call(english, method, url)
         assert r.status_code == 302, url
         assert r.headers["Location"].startswith("/login?next="), url
 
 
 @pytest.mark.parametrize("who", ["door@example.org", "other@example.org"])
-def test_check_in_staff_and_other_organisers_are_refused(app, english, forum, login, who):
+def test_check_in_staff_and_other_organisers_are_refused(app, english, ready_job, login, who):
     login(who)
-    for url in export_urls(app):
-        r = english.get(url)
+    for method, url in export_routes(app, job_id=ready_job):
+        r = call(english, method, url)
         assert r.status_code == 403, url
         assert "Åse" not in r.get_data(as_text=True)
 
 
-def test_unknown_events_are_404(app, olav):
-    for url in export_urls(app, slug="no-such-event"):
-        assert olav.get(url).status_code == 404, url
+def test_unknown_events_are_404(app, olav, ready_job):
+    for method, url in export_routes(app, slug="no-such-event", job_id=ready_job):
+        assert call(olav, method, url).status_code == 404, url
 
 
-def test_the_organiser_may_download_everything(app, olav):
-    for url in export_urls(app):
-        assert olav.get(url).status_code == 200, url
+def test_the_organiser_may_use_everything(app, olav, ready_job):
+    for method, url in export_routes(app, job_id=ready_job):
+        r = call(olav, method, url)
+        assert r.status_code == (302 if method == "POST" else 200), url

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 
+from eventreg.audit.models import AuditEntry
 from eventreg.checkin.models import Checkin
 from eventreg.core.errors import Conflict, NotFound
 from eventreg.extensions import db
@@ -163,6 +164,38 @@ def test_erasing_an_attendee_removes_them_everywhere_and_keeps_the_accounts(ctx)
     with pytest.raises(NotFound):
         get_attendee_by_token(old_link)
     assert services.erase_attendee(person, now=NOW, via="attendee") == services.Erasure()
+
+
+def test_erasing_an_attendee_clears_what_organisers_changed_in_the_audit_log(ctx):
+    from eventreg.attendees.services import update_attendee_details
+    from tests.factories import make_user
+
+    reg = register("forum", now=NOW)
+    person = attendee(reg, 1)
+    organiser = make_user("organiser@example.org")
+    update_attendee_details(
+        person,
+        name="Mohammed Younis",
+        email="m.younis@example.org",
+        language="en",
+        answers={},
+        actor=organiser,
+        now=NOW,
+    )
+    assert "audit_entry" in tables_mentioning("Mohammed Younis")
+    move_event(reg.event_id, ends_at=NOW - timedelta(days=1))
+
+    services.erase_attendee(db.session.get(Attendee, person.id), now=NOW, via="attendee")
+
+    for trace in ("Mohammed Younis", "محمد يونس", "m.younis@example.org"):
+        assert tables_mentioning(trace) == set()
+    [entry] = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.object_id == person.id))
+    assert (entry.action, entry.actor_name, entry.before, entry.after) == (
+        "attendee.update",
+        "organiser@example.org",
+        None,
+        None,
+    )
 
 
 def test_erasing_the_buyer_keeps_the_sales_documents_as_issued(ctx):

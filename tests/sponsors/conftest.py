@@ -1,7 +1,8 @@
 """A sponsored event with the questions the summary breaks down by, and a builder that registers
-people with chosen answers, workshops, consent and payment state."""
+people with chosen answers, workshops, consent and payment state; for leads, a booth with two
+sponsor companies, their members and badges to scan."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -9,7 +10,7 @@ from eventreg.accounts.models import EventRoleKind
 from eventreg.accounts.services import grant_event_role
 from eventreg.events.models import Event, QuestionKind, Sponsor
 from eventreg.extensions import db
-from eventreg.registration.models import Attendee
+from eventreg.registration.models import Answer, Attendee
 from eventreg.registration.self_service import set_sponsor_consent
 from eventreg.registration.services import AttendeeData, OrderData, create_order
 from tests.factories import NOW, add_question, add_session, make_event, make_user
@@ -107,3 +108,77 @@ def make_sponsor(event: Event, email="sponsor@example.org"):
 def forum(ctx):
     """The forum, in a request context (services are called directly)."""
     return make_forum()
+
+
+# --- leads ------------------------------------------------------------------------------------
+
+
+def make_member(event: Event, sponsor: Sponsor, email: str):
+    """A member of `sponsor`'s company: a user with the sponsor role linked to it."""
+    user = make_user(email)
+    grant_event_role(user, event.id, EventRoleKind.SPONSOR, sponsor_id=sponsor.id)
+    return user
+
+
+def add_phone(attendee: Attendee, number: str) -> None:
+    """Gives the attendee an answer to the event's phone question (made on first use), stored
+    as registration stores it."""
+    event = attendee.order.event
+    question = next((q for q in event.questions if q.kind == QuestionKind.PHONE), None)
+    if question is None:
+        question = add_question(event, QuestionKind.PHONE, label="Phone", position=9)
+    db.session.add(
+        Answer(
+            order_id=attendee.order_id,
+            attendee_id=attendee.id,
+            question_id=question.id,
+            question_label=dict(question.label),
+            value=number,
+            display={"nb": number, "en": number},
+        )
+    )
+    db.session.flush()
+    db.session.expire(attendee, ["answers"])
+
+
+@dataclass
+class Booth:
+    """The forum with two sponsor companies, their members and three people to scan: Åse agrees
+    to share her contact details, 陈伟 and Борис do not."""
+
+    event: Event
+    fund: Sponsor  # the company whose booth we are at
+    rival: Sponsor
+    members: dict  # "fund", "fund_2" (two members of the fund), "rival", "no_company"
+    people: dict  # name -> Attendee
+    qrs: dict  # name -> the QR text of their badge
+
+
+BOOTH_PEOPLE = [
+    Person(
+        "Åse Ødegård", country="NO", organisation="Øst Mikrokreditt AS", sector="microfinance", consent=True
+    ),
+    Person("陈伟", country="CN", organisation="深圳公益基金会", sector="education"),
+    Person("Борис Ли", country="KZ", organisation="Компания", sector="health"),
+]
+
+
+def make_booth(*, now=NOW) -> Booth:
+    from eventreg.tickets.services import ticket_qr
+
+    event = make_forum()
+    fund = event.sponsors[0]
+    rival = Sponsor(name="Rival Bank")
+    event.sponsors.append(rival)
+    db.session.flush()
+    members = {
+        "fund": make_member(event, fund, "fund@example.org"),
+        "fund_2": make_member(event, fund, "fund-2@example.org"),
+        "rival": make_member(event, rival, "rival@example.org"),
+        "no_company": make_sponsor(event, "no-company@example.org"),
+    }
+    attendees = register(event, [replace(p, email=f"p{i}@example.org") for i, p in enumerate(BOOTH_PEOPLE)])
+    add_phone(attendees[0], "+4791234567")
+    add_phone(attendees[1], "+8613800138000")
+    people = {a.name: a for a in attendees}
+    return Booth(event, fund, rival, members, people, {a.name: ticket_qr(a, now=now) for a in attendees})

@@ -1,5 +1,7 @@
 """Logging in, and the organisers' pages under /manage."""
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -135,8 +137,15 @@ def test_prison_course_participants_are_registered_by_name_only(app, english, de
     }
     r = english.post("/manage/events/okonomikurs-fengsel-2027/register", data=data)
     assert r.status_code == 302, text(r)
-    listing = text(english.get(r.headers["Location"]))
-    assert "Registered 2 participants" in listing and "Ola Nordmann" in listing and "محمد يونس" in listing
+    order_page = text(english.get(r.headers["Location"]))  # the new order, its tickets ready to print
+    assert (
+        "Registered 2 participants" in order_page
+        and "Ola Nordmann" in order_page
+        and "محمد يونس" in order_page
+    )
+    pdf_link = re.search(r'href="([^"]+/tickets\.pdf)"', order_page).group(1)
+    pdf = english.get(pdf_link)
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     with app.app_context():
         assert db.session.scalars(sa.select(Attendee.email)).all() == [None, None]
     assert count_orders() == 1
