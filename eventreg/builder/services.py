@@ -11,9 +11,10 @@ dropped and names need at least one."""
 import copy
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
@@ -326,6 +327,24 @@ def _record_change(
         record(action, obj, actor=actor, event_id=event_id, before=before, after=after, now=now)
 
 
+@contextmanager
+def _saving(
+    kind: str, obj, new: Callable, snapshot_of: Callable, *, actor: User, event_id: int, now: datetime
+):
+    """Yields `obj`, or a `new()` one added to the session, for the caller to fill in; then
+    flushes and records `<kind>.create` or `<kind>.update` (an update only if something changed)."""
+    before = snapshot_of(obj) if obj is not None else None
+    if obj is None:
+        obj = new()
+        db.session.add(obj)
+    yield obj
+    db.session.flush()
+    action = f"{kind}.create" if before is None else f"{kind}.update"
+    _record_change(
+        action, obj, actor=actor, event_id=event_id, before=before, after=snapshot_of(obj), now=now
+    )
+
+
 # --- events ---------------------------------------------------------------------------------
 
 
@@ -615,30 +634,17 @@ def save_ticket_type(
                 )
                 raise Conflict(message, code="below_sold", fields={"quota_ids": [message]})
 
-    action = "ticket_type.update"
-    before = _ticket_type_snapshot(ticket_type) if ticket_type is not None else None
-    if ticket_type is None:
-        action = "ticket_type.create"
-        last = max((t.position for t in event.ticket_types), default=-1)
-        ticket_type = TicketType(event=event, position=last + 1)
-        db.session.add(ticket_type)
-    ticket_type.name = name
-    ticket_type.description = description
-    ticket_type.price_ore = price_ore
-    ticket_type.vat_rate = vat_rate
-    ticket_type.visibility = visibility
-    ticket_type.sales_start, ticket_type.sales_end = sales_start, sales_end
-    ticket_type.quotas = quotas
-    db.session.flush()
-    _record_change(
-        action,
-        ticket_type,
-        actor=actor,
-        event_id=event.id,
-        before=before,
-        after=_ticket_type_snapshot(ticket_type),
-        now=now,
-    )
+    last = max((t.position for t in event.ticket_types), default=-1)
+    new = partial(TicketType, event=event, position=last + 1)
+    audit = {"actor": actor, "event_id": event.id, "now": now}
+    with _saving("ticket_type", ticket_type, new, _ticket_type_snapshot, **audit) as ticket_type:
+        ticket_type.name = name
+        ticket_type.description = description
+        ticket_type.price_ore = price_ore
+        ticket_type.vat_rate = vat_rate
+        ticket_type.visibility = visibility
+        ticket_type.sales_start, ticket_type.sales_end = sales_start, sales_end
+        ticket_type.quotas = quotas
     return ticket_type
 
 
@@ -723,16 +729,9 @@ def save_quota(
         message = _l("%(n)d seats are already sold or reserved; the quota cannot be smaller.", n=taken)
         raise Conflict(message, code="below_sold", fields={"size": [message]})
 
-    action, before = "quota.update", _quota_snapshot(quota) if quota is not None else None
-    if quota is None:
-        action = "quota.create"
-        quota = Quota(event=event)
-        db.session.add(quota)
-    quota.name, quota.size, quota.ticket_types = name, size, types
-    db.session.flush()
-    _record_change(
-        action, quota, actor=actor, event_id=event.id, before=before, after=_quota_snapshot(quota), now=now
-    )
+    audit = {"actor": actor, "event_id": event.id, "now": now}
+    with _saving("quota", quota, partial(Quota, event=event), _quota_snapshot, **audit) as quota:
+        quota.name, quota.size, quota.ticket_types = name, size, types
     return quota
 
 
@@ -784,23 +783,11 @@ def save_workshop(
             message = _l("Attendees have chosen this workshop, so its time slot cannot change.")
             raise Conflict(message, code="in_use", fields={"slot": [message]})
 
-    action, before = "workshop.update", snapshot(workshop, WORKSHOP_FIELDS) if workshop is not None else None
-    if workshop is None:
-        action = "workshop.create"
-        workshop = EventSession(event=event)
-        db.session.add(workshop)
-    workshop.name, workshop.slot, workshop.starts_at = name, slot, starts_at
-    workshop.room, workshop.capacity = room, capacity
-    db.session.flush()
-    _record_change(
-        action,
-        workshop,
-        actor=actor,
-        event_id=event.id,
-        before=before,
-        after=snapshot(workshop, WORKSHOP_FIELDS),
-        now=now,
-    )
+    audit = {"actor": actor, "event_id": event.id, "now": now}
+    fields = partial(snapshot, fields=WORKSHOP_FIELDS)
+    with _saving("workshop", workshop, partial(EventSession, event=event), fields, **audit) as workshop:
+        workshop.name, workshop.slot, workshop.starts_at = name, slot, starts_at
+        workshop.room, workshop.capacity = room, capacity
     return workshop
 
 
@@ -917,27 +904,15 @@ def save_question(
         errors.add("depends_on_id", _l("Choose the question this one depends on."))
     errors.raise_if_any()
 
-    action, before = "question.update", _question_snapshot(question) if question is not None else None
-    if question is None:
-        action = "question.create"
-        last = max((q.position for q in event.questions), default=-1)
-        question = Question(event=event, position=last + 1)
-        db.session.add(question)
-    question.label, question.kind, question.scope, question.required = label, kind, scope, required
-    question.choices = choices
-    question.ticket_types = types
-    question.depends_on = depends_on
-    question.depends_on_value = depends_on_value if depends_on is not None else None
-    db.session.flush()
-    _record_change(
-        action,
-        question,
-        actor=actor,
-        event_id=event.id,
-        before=before,
-        after=_question_snapshot(question),
-        now=now,
-    )
+    last = max((q.position for q in event.questions), default=-1)
+    new = partial(Question, event=event, position=last + 1)
+    audit = {"actor": actor, "event_id": event.id, "now": now}
+    with _saving("question", question, new, _question_snapshot, **audit) as question:
+        question.label, question.kind, question.scope, question.required = label, kind, scope, required
+        question.choices = choices
+        question.ticket_types = types
+        question.depends_on = depends_on
+        question.depends_on_value = depends_on_value if depends_on is not None else None
     return question
 
 
@@ -1183,22 +1158,10 @@ def save_sponsor(
     name = _text(name, "name", errors, max_len=200, required=True)
     level = _text(level, "level", errors, max_len=50)
     errors.raise_if_any()
-    action, before = "sponsor.update", snapshot(sponsor, SPONSOR_FIELDS) if sponsor is not None else None
-    if sponsor is None:
-        action = "sponsor.create"
-        sponsor = Sponsor(event=event)
-        db.session.add(sponsor)
-    sponsor.name, sponsor.level = name, level
-    db.session.flush()
-    _record_change(
-        action,
-        sponsor,
-        actor=actor,
-        event_id=event.id,
-        before=before,
-        after=snapshot(sponsor, SPONSOR_FIELDS),
-        now=now,
-    )
+    audit = {"actor": actor, "event_id": event.id, "now": now}
+    fields = partial(snapshot, fields=SPONSOR_FIELDS)
+    with _saving("sponsor", sponsor, partial(Sponsor, event=event), fields, **audit) as sponsor:
+        sponsor.name, sponsor.level = name, level
     return sponsor
 
 
