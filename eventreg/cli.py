@@ -1,8 +1,10 @@
 """Command-line tasks: `flask --app app <command>`."""
 
+import contextlib
 import time
 
 import click
+import sqlalchemy as sa
 
 from eventreg.core.clock import now
 from eventreg.extensions import db
@@ -31,23 +33,44 @@ def register_commands(app) -> None:
         """Create a login."""
         from eventreg.accounts.services import create_user
 
-        create_user(email, name, password, is_admin=admin, is_member=member)
+        with _domain_errors():
+            create_user(email, name, password, is_admin=admin, is_member=member)
         db.session.commit()
         click.echo(f"Created {email}")
+
+    @app.cli.command("set-password")
+    @click.argument("email")
+    @click.password_option()
+    def set_password_command(email, password):
+        """Give a user a new password (they forgot theirs); ends all their sessions."""
+        from eventreg.accounts.services import set_password
+
+        with _domain_errors():
+            set_password(_user(email), password)
+        db.session.commit()
+        click.echo(f"New password set for {email}; their sessions have ended.")
 
     @app.cli.command("create-token")
     @click.argument("username")
     def create_token_command(username):
         """Print a new API token for the user with this email (shown once, stored hashed)."""
         from eventreg.accounts.services import create_api_token
-        from eventreg.core.errors import DomainError
 
-        try:
+        with _domain_errors():
             token = create_api_token(username)
-        except DomainError as err:
-            raise click.ClickException(str(err.message)) from None
         db.session.commit()
         click.echo(token)
+
+    @app.cli.command("revoke-tokens")
+    @click.argument("email")
+    def revoke_tokens_command(email):
+        """Revoke every API and scanner token of a user (a lost phone, someone leaving)."""
+        from eventreg.accounts.services import revoke_all_tokens
+
+        with _domain_errors():
+            count = revoke_all_tokens(_user(email))
+        db.session.commit()
+        click.echo(f"Revoked {count} token(s) of {email}.")
 
     @app.cli.command("deliver-mail")
     @click.option("--every", type=int, default=0, help="Repeat every N seconds (0: run once).")
@@ -100,3 +123,24 @@ def register_commands(app) -> None:
         from eventreg.privacy.services import purge_due
 
         click.echo(f"{purge_due(now=now())} attendees and buyers erased")
+
+
+@contextlib.contextmanager
+def _domain_errors():
+    """A refused command prints the service's message (and each field's), not a traceback."""
+    from eventreg.core.errors import DomainError
+
+    try:
+        yield
+    except DomainError as err:
+        details = [f"{name}: {' '.join(map(str, msgs))}" for name, msgs in err.fields.items()]
+        raise click.ClickException(" ".join([str(err.message), *details])) from None
+
+
+def _user(email: str):
+    from eventreg.accounts.models import User
+
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user with the email {email}.")
+    return user

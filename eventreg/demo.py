@@ -32,11 +32,11 @@ OSLO = ZoneInfo("Europe/Oslo")
 
 DEMO_USERS = [
     # email, name, password, admin, member
-    ("admin@demo.example.org", "Ingrid Admin", "admin-demo", True, False),
-    ("organiser@demo.example.org", "Olav Organiser", "organiser-demo", False, False),
-    ("checkin@demo.example.org", "Kari Check-in", "checkin-demo", False, False),
-    ("sponsor@demo.example.org", "Siri Sponsor", "sponsor-demo", False, False),
-    ("member@demo.example.org", "Amina Member", "member-demo", False, True),
+    ("admin@demo.example.org", "Ingrid Admin", "admin-demo-fjord", True, False),
+    ("organiser@demo.example.org", "Olav Organiser", "organiser-demo-fjord", False, False),
+    ("checkin@demo.example.org", "Kari Check-in", "checkin-demo-fjord", False, False),
+    ("sponsor@demo.example.org", "Siri Sponsor", "sponsor-demo-fjord", False, False),
+    ("member@demo.example.org", "Amina Member", "member-demo-fjord", False, True),
 ]
 
 

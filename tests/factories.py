@@ -78,7 +78,7 @@ def add_question(event, kind=QuestionKind.TEXT, *, label="Question", **kw) -> Qu
 
 
 def make_user(email="user@example.org", *, member=False, admin=False, organiser_of=None, checkin_of=None):
-    user = create_user(email, email.split("@")[0], "secret-pw", is_admin=admin, is_member=member)
+    user = create_user(email, email.split("@")[0], "secret-pw-kaffe", is_admin=admin, is_member=member)
     if organiser_of is not None:
         grant_event_role(user, organiser_of.id, EventRoleKind.ORGANISER)
     if checkin_of is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 
+from eventreg.accounts.models import ApiToken
 from eventreg.accounts.services import create_api_token
 from eventreg.checkin.services import ListData, redeem, save_list
 from eventreg.events.models import Lead, Sponsor
@@ -51,6 +52,7 @@ def rule(allowed, kind="page") -> Rule:
 PUBLIC = rule(ROLES, "public")
 LINK = rule(ROLES, "link")  # anybody with the link; a wrong token is 404
 ORGANISER = rule(ORGANISERS)
+LOGGED_IN = rule(set(ROLES) - VISITORS)
 CHECKIN = rule(STAFF)
 CHECKIN_API = rule(STAFF, "api")
 ORGANISER_API = rule(ORGANISERS, "api")
@@ -58,6 +60,10 @@ ORGANISER_API = rule(ORGANISERS, "api")
 RULES = {
     "accounts.login": PUBLIC,
     "accounts.logout": PUBLIC,
+    "accounts.account": LOGGED_IN,
+    "accounts.change_password": LOGGED_IN,
+    "accounts.end_other_sessions": LOGGED_IN,
+    "accounts.revoke_token": LOGGED_IN,  # someone else's token is 404
     "events.index": PUBLIC,
     "health.healthz": PUBLIC,
     "events.detail": PUBLIC,
@@ -187,6 +193,7 @@ RULES = {
     "attendees.change_workshops": ORGANISER,
     "attendees.resend": ORGANISER,
     "attendees.cancel": ORGANISER,
+    "attendees.replace_links": ORGANISER,  # on an order of its own: the others' links stay
     "attendees.refund": ORGANISER,
     "attendees.email": ORGANISER,
     "attendees.send_email": ORGANISER,
@@ -257,8 +264,14 @@ def world(app):
             **_builder_objects(forum, company, users["sponsor"]),
         }
         tokens = {role: create_api_token(user.email) for role, user in users.items()}
+        # Nobody's own: revoking it must fail for every role.
+        create_api_token(make_user("nobody@example.org").email)
+        values["token_id"] = db.session.scalar(sa.select(sa.func.max(ApiToken.id)))
+        values["spare_code"] = create_order(forum, order_data(forum), now=NOW).code
         db.session.commit()
-        yield values, tokens
+    # Outside the app context: each request must get its own (an open one would share `g`, and
+    # with it the logged-in user and the CSRF token, between requests and clients).
+    return values, tokens
 
 
 def _export_job(event) -> int:
@@ -324,6 +337,8 @@ def url_for_rule(rule, values: dict, *, wrong_token=False) -> str:
             return "css/app.css"
         if name == "code" and rule.rule.startswith("/lang/"):
             return "en"
+        if name == "code" and rule.endpoint == "attendees.replace_links":
+            return values["spare_code"]  # the matrix still needs the other order's links
         return str(values[name])
 
     return re.sub(r"<(?:[a-z]+:)?(?:([a-z]+):)?([a-z_]+)>", fill, rule.rule)
@@ -346,7 +361,7 @@ def test_each_role_gets_exactly_what_it_may(app, world, role):
         csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
         assert (
             client.post(
-                "/login", data={"email": email, "password": "secret-pw", "csrf_token": csrf}
+                "/login", data={"email": email, "password": "secret-pw-kaffe", "csrf_token": csrf}
             ).status_code
             == 302
         )

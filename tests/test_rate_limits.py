@@ -47,19 +47,33 @@ def test_ten_wrong_passwords_lock_the_account_from_any_address_but_not_others(se
     client = server.test_client()
     for _ in range(10):
         assert log_in(client, "ola@example.org", "guess", ADDRESS_A).status_code == 401
-    locked = log_in(client, "ola@example.org", "secret-pw", ADDRESS_A)  # even the right password
+    locked = log_in(client, "ola@example.org", "secret-pw-kaffe", ADDRESS_A)  # even the right password
     assert locked.status_code == 429
     assert "For mange mislykkede innlogginger for denne kontoen" in locked.get_data(as_text=True)
     assert "Retry-After" in locked.headers
     other_client = server.test_client()
-    assert log_in(other_client, "OLA@example.org ", "secret-pw", ADDRESS_B).status_code == 429
-    assert log_in(other_client, "kari@example.org", "secret-pw", ADDRESS_A).status_code == 302
+    assert log_in(other_client, "OLA@example.org ", "secret-pw-kaffe", ADDRESS_B).status_code == 429
+    assert log_in(other_client, "kari@example.org", "secret-pw-kaffe", ADDRESS_A).status_code == 302
 
 
 def test_logging_in_right_does_not_count_towards_the_lockout(server, people):
     client = server.test_client()
     for _ in range(12):
-        assert log_in(client, "ola@example.org", "secret-pw", ADDRESS_A).status_code == 302
+        assert log_in(client, "ola@example.org", "secret-pw-kaffe", ADDRESS_A).status_code == 302
+
+
+def test_a_session_left_open_cannot_be_used_to_guess_the_password(server, people):
+    client = server.test_client()
+    log_in(client, "ola@example.org", "secret-pw-kaffe", ADDRESS_A)
+    page = client.get("/account/", environ_base=ADDRESS_A).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    guess = {"current_password": "guess", "new_password": "tre-troll-i-tåka-2027", "csrf_token": csrf}
+    guess["repeat_password"] = guess["new_password"]
+    for i in range(10):  # from a new address each time: the limit is the account's
+        r = client.post("/account/password", data=guess, environ_base={"REMOTE_ADDR": f"192.0.2.{i}"})
+        assert r.status_code == 422
+    right = {**guess, "current_password": "secret-pw-kaffe"}
+    assert client.post("/account/password", data=right, environ_base=ADDRESS_B).status_code == 429
 
 
 def test_an_address_that_guesses_private_links_is_stopped(server, people):
@@ -97,7 +111,7 @@ def test_app_servers_sharing_redis_count_together(app, people):
     first, second = limited_app(app, **shared).test_client(), limited_app(app, **shared).test_client()
     for client in (first, second) * 5:
         assert log_in(client, "ola@example.org", "guess", ADDRESS_A).status_code == 401
-    assert log_in(first, "ola@example.org", "secret-pw", ADDRESS_B).status_code == 429
+    assert log_in(first, "ola@example.org", "secret-pw-kaffe", ADDRESS_B).status_code == 429
 
 
 def test_behind_a_proxy_the_client_address_is_the_one_the_proxy_saw(app, people):

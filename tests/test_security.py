@@ -20,7 +20,9 @@ def _log_in(client, email):
     page = client.get("/login").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     assert (
-        client.post("/login", data={"email": email, "password": "secret-pw", "csrf_token": csrf}).status_code
+        client.post(
+            "/login", data={"email": email, "password": "secret-pw-kaffe", "csrf_token": csrf}
+        ).status_code
         == 302
     )
 

@@ -26,8 +26,15 @@ class User(UserMixin, Base):
     is_member: Mapped[bool] = mapped_column(default=False)
     language: Mapped[str] = mapped_column(sa.String(5), default="nb")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # Part of the id kept in the signed session cookie: raising it (new password, "log out
+    # everywhere") ends every session that was opened before.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     roles: Mapped[list["EventRole"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session (accounts.views.load_user checks it)."""
+        return f"{self.id}:{self.session_epoch}"
 
 
 class EventRole(Base):

@@ -43,7 +43,7 @@ from eventreg.mail.models import Mailing, MessageStatus, OutboxMessage
 from eventreg.payments.models import DocumentKind, DocumentStatus, SalesDocument
 from eventreg.payments.services import refund_order
 from eventreg.registration.capacity import compute_availability, holds_seats, lock_event_for_sale
-from eventreg.registration.models import Answer, Attendee, AttendeeSession, Order, OrderStatus
+from eventreg.registration.models import Answer, Attendee, AttendeeSession, Order, OrderStatus, new_token
 from eventreg.registration.self_service import _order_inactive, _replace_answers, email_required
 from eventreg.registration.services import (
     cancel_order,
@@ -789,6 +789,30 @@ def resend_order_mail(
     db.session.flush()
     record(
         "order.resend_mail",
+        order,
+        actor=actor,
+        event_id=order.event_id,
+        after={"messages": [{"id": m.id, "kind": m.kind} for m in messages]},
+        now=now,
+    )
+    return messages
+
+
+def replace_private_links(order: Order, *, actor: User, now: datetime) -> list[OutboxMessage]:
+    """For private links that reached the wrong people (a forwarded email): the order's link
+    and every attendee's link are replaced, and the tickets are reissued (their old QR codes
+    stop working, as after a transfer), so nothing the old links showed still works. A paid
+    order's confirmation goes out again with the new links and tickets; returns those
+    messages (none for an unpaid order, or when nobody has an email address). Recorded
+    (`order.replace_links`)."""
+    order.manage_token = new_token()
+    for attendee in order.attendees:
+        attendee.manage_token = new_token()
+        attendee.ticket_version += 1
+    messages = mail.queue_order_confirmation(order, now=now) if order.status == OrderStatus.PAID else []
+    db.session.flush()
+    record(
+        "order.replace_links",
         order,
         actor=actor,
         event_id=order.event_id,

@@ -290,6 +290,31 @@ def resend(slug: str, code: str):
     return redirect(_order_url(event, order) + "#mail-heading")
 
 
+@bp.route("/orders/<code>/links", methods=["POST"])
+def replace_links(slug: str, code: str):
+    event, order = _event_order(slug, code)
+    queued = services.replace_private_links(order, actor=current_user, now=now())
+    db.session.commit()
+    if queued:
+        addresses = ", ".join(m.recipient_email for m in queued)
+        flash(
+            _(
+                "The old links and QR codes no longer work. New ones were sent to %(addresses)s.",
+                addresses=addresses,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _(
+                "The old links and QR codes no longer work. Nothing was sent: the order is not paid "
+                "or has no email address."
+            ),
+            "info",
+        )
+    return redirect(_order_url(event, order))
+
+
 @bp.route("/orders/<code>/cancel", methods=["POST"])
 def cancel(slug: str, code: str):
     event, order = _event_order(slug, code)

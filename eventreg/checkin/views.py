@@ -80,7 +80,8 @@ def device(slug: str):
     event = _staff_event(slug)
     label = (request.get_json(silent=True) or {}).get("gate") or ""
     expires_at = max(event.ends_at, now()) + DEVICE_GRACE
-    token = issue_device_token(current_user, f"scanner {event.slug}: {label}"[:100], expires_at=expires_at)
+    name = f"scanner {event.slug}" + (f": {label}" if label else "")  # listed on the account page
+    token = issue_device_token(current_user, name[:100], expires_at=expires_at)
     db.session.commit()
     return jsonify(token=token, expires_at=expires_at.isoformat())
 

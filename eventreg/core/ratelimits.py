@@ -10,6 +10,7 @@ from flask import Flask, request
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 
 
 def _guessing(response) -> bool:
@@ -23,6 +24,10 @@ def _login_email() -> str:
 
 def _failed(response) -> bool:
     return response.status_code == 401
+
+
+def _account() -> str:
+    return f"account:{current_user.id}" if current_user.is_authenticated else get_remote_address()
 
 
 def _no_voucher() -> bool:
@@ -53,6 +58,8 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
             message=LOCKED_OUT,
         ),
     ),
+    # A session left open must not let anyone guess the password behind it.
+    "accounts.change_password": (Limit("10 per 15 minutes", key_func=_account),),
     # Registering, and guessing voucher codes on the registration page.
     "registration.register": (
         Limit("20 per minute", methods=("POST",)),

@@ -243,7 +243,7 @@ def test_session_cookies_do_not_authenticate_the_api(client, app, forum):
         ids = member.id, event.ticket_types[0].id
         db.session.commit()
     with client.session_transaction() as session:  # what Flask-Login keeps after a login
-        session["_user_id"] = str(ids[0])
+        session["_user_id"] = f"{ids[0]}:0"  # User.get_id()
         session["_fresh"] = True
     attendee = {"name": "A", "email": "a@example.org", "ticket_type_id": ids[1]}
     body = {"buyer": {"name": "A", "email": "a@example.org"}, "attendees": [attendee]}

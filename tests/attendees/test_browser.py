@@ -26,7 +26,7 @@ def test_an_organiser_finds_changes_and_emails_attendees(page, live_server, save
     page.locator(".lang-switch button[lang=en]").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.locator("#email").fill("olav@example.org")
-    page.locator("#password").fill("secret-pw")
+    page.locator("#password").fill("secret-pw-kaffe")
     page.locator("form button[type=submit]").last.click()
     page.goto(f"{live_server}/manage/events/forum/")
     page.get_by_role("link", name="Attendees", exact=True).click()

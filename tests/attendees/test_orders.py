@@ -238,3 +238,36 @@ def test_the_order_page_facts(forum, olav):
         services.get_event_order(event_of(forum), forum.codes["card"]), actor=olav, now=AT
     )
     assert [e.action for e in services.order_audit(free)] == ["attendee.update"]
+
+
+def test_replacing_private_links_stops_the_old_links_and_qr_codes_and_mails_new_ones(forum, olav):
+    from eventreg.registration.services import get_order_by_token
+    from eventreg.tickets.services import InvalidTicket, check_ticket, ticket_qr
+
+    order = services.get_event_order(event_of(forum), forum.codes["free"])
+    old_link, people = order.manage_token, list(order.attendees)
+    old = {a.id: (a.manage_token, ticket_qr(a, now=AT)) for a in people}
+    queued = services.replace_private_links(order, actor=olav, now=AT)
+
+    with pytest.raises(NotFound):
+        get_order_by_token(order.code, old_link)
+    assert get_order_by_token(order.code, order.manage_token) is order
+    for a in people:
+        token, qr = old[a.id]
+        with pytest.raises(NotFound):
+            self_service.get_attendee_by_token(token)
+        assert self_service.get_attendee_by_token(a.manage_token) is a
+        with pytest.raises(InvalidTicket) as err:
+            check_ticket(event_of(forum), qr)
+        assert err.value.reason == "revoked"
+        assert check_ticket(event_of(forum), ticket_qr(a, now=AT)) is a
+    assert sorted(m.kind for m in queued) == ["confirmation", "ticket", "ticket"]  # with the new links
+    [entry] = entries("order.replace_links")
+    assert entry.object_id == order.id and len(entry.after["messages"]) == 3
+
+
+def test_an_unpaid_order_gets_new_links_but_no_mail(forum, olav):
+    pending = services.get_event_order(event_of(forum), forum.codes["card"])
+    old_link = pending.manage_token
+    assert services.replace_private_links(pending, actor=olav, now=AT) == []
+    assert pending.manage_token != old_link and len(entries("order.replace_links")) == 1

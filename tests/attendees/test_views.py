@@ -379,3 +379,21 @@ def test_every_name_in_the_event_can_be_found_from_the_list(olav):
             continue
         word = name.split()[0]
         assert name in rows(text(olav.get(f"{BASE}/attendees/", query_string={"q": word.upper()}))), name
+
+
+def test_replacing_an_orders_private_links_from_its_page(olav, saved_forum, app):
+    with app.app_context():
+        order = db.session.scalar(sa.select(Order).where(Order.code == saved_forum.codes["free"]))
+        old_order_link = f"/orders/{order.code}/{order.manage_token}"
+        old_ticket_link = f"/tickets/{order.attendees[0].manage_token}"
+    assert app.test_client().get(old_ticket_link).status_code == 200
+    page = text(olav.get(order_url(saved_forum, "free")))
+    assert "Replace links and tickets" in page
+    r = olav.post(order_url(saved_forum, "free") + "links", data={"csrf_token": csrf_from(page)})
+    assert r.status_code == 302
+    page = text(olav.get(order_url(saved_forum, "free")))
+    assert "The old links and QR codes no longer work. New ones were sent to buyer-free@example.org" in page
+    assert "Links and tickets replaced" in page  # in the order's history
+    visitor = app.test_client()
+    assert visitor.get(old_ticket_link).status_code == 404
+    assert visitor.get(old_order_link).status_code == 404

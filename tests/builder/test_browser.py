@@ -45,7 +45,7 @@ def test_an_organiser_builds_an_event_and_a_visitor_registers(page, live_server,
     page.locator(".lang-switch button[lang=en]").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.get_by_label("Email").fill("kari@example.org")
-    page.get_by_label("Password").fill("secret-pw")
+    page.get_by_label("Password").fill("secret-pw-kaffe")
     page.get_by_role("button", name="Log in").click()
 
     # A new event: sent empty first, then filled in.
@@ -251,7 +251,7 @@ def assert_accessible(browser, live_server):
     tab = browser.new_context(bypass_csp=True, locale="en-GB").new_page()
     tab.goto(f"{live_server}/login")
     tab.locator("#email").fill("kari@example.org")
-    tab.locator("#password").fill("secret-pw")
+    tab.locator("#password").fill("secret-pw-kaffe")
     tab.locator("main form [type=submit]").click()
     expect(tab.locator(".site-nav a[href='/manage/']")).to_be_visible()
     problems = []

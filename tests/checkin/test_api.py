@@ -77,7 +77,7 @@ def test_only_the_events_staff_may_redeem(client, gate, app, who, status):
 
 
 def test_a_session_cookie_is_not_enough(client, gate):
-    client.post("/login", data={"email": "door@example.org", "password": "secret-pw"})
+    client.post("/login", data={"email": "door@example.org", "password": "secret-pw-kaffe"})
     assert client.post(gate["base"] + "/redeem", json={"qr": gate["qr"]}).status_code == 401
 
 

@@ -121,7 +121,7 @@ def test_scanning_online_then_offline_and_syncing(playwright, live_server, app, 
     try:
         page.goto(f"{live_server}/login")
         page.locator("#email").fill("door@example.org")
-        page.locator("#password").fill("secret-pw")
+        page.locator("#password").fill("secret-pw-kaffe")
         page.locator("form button[type=submit]").last.click()
         page.goto(f"{live_server}/checkin/forum/?list={door['list_id']}")
         page.locator("#gate").fill("Door 1")

@@ -72,7 +72,7 @@ def test_the_dashboard_shows_new_registrations_and_money_without_a_reload(page, 
     page.locator(".lang-switch button[lang=en]").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.locator("#email").fill("olav@example.org")
-    page.locator("#password").fill("secret-pw")
+    page.locator("#password").fill("secret-pw-kaffe")
     page.locator("form button[type=submit]").last.click()
     page.goto(f"{live_server}/manage/events/forum/dashboard/")
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()

@@ -23,7 +23,7 @@ def test_the_progress_bar_moves_and_the_download_link_appears(page, live_server,
     page.locator(".lang-switch button[lang=en]").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.locator("#email").fill("olav@example.org")
-    page.locator("#password").fill("secret-pw")
+    page.locator("#password").fill("secret-pw-kaffe")
     page.locator("form button[type=submit]").last.click()
     page.goto(f"{live_server}/manage/events/forum/exports/")
 

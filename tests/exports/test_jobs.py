@@ -360,7 +360,11 @@ def logged_in(client, email="olav@example.org"):
     page = client.get("/login")
     client.post(
         "/login",
-        data={"email": email, "password": "secret-pw", "csrf_token": csrf_from(page.get_data(as_text=True))},
+        data={
+            "email": email,
+            "password": "secret-pw-kaffe",
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+        },
     )
     client.post(
         "/lang/en", data={"csrf_token": csrf_from(client.get("/").get_data(as_text=True)), "next": "/"}

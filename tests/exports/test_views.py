@@ -152,7 +152,7 @@ def test_norwegian_files_have_norwegian_headers(olav):
 
 
 def test_the_demo_conference_exports_in_every_format(app, demo, english, login):
-    login("organiser@demo.example.org", "organiser-demo")
+    login("organiser@demo.example.org", "organiser-demo-fjord")
     for kind in KINDS:
         rows_csv = read_csv(english.get(f"/manage/events/esbf-2027/exports/{kind}.csv"))
         sheet = read_xlsx(english.get(f"/manage/events/esbf-2027/exports/{kind}.xlsx"))
@@ -311,7 +311,8 @@ def test_another_events_file_is_404_everywhere(app, olav, other_events_job):
     olav.post("/logout", data={"csrf_token": csrf_from(page)})
     page = olav.get("/login").get_data(as_text=True)
     olav.post(
-        "/login", data={"email": "other@example.org", "password": "secret-pw", "csrf_token": csrf_from(page)}
+        "/login",
+        data={"email": "other@example.org", "password": "secret-pw-kaffe", "csrf_token": csrf_from(page)},
     )
     assert olav.get(f"/manage/events/other/exports/jobs/{other_events_job}/download").status_code == 200
 

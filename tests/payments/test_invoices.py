@@ -195,7 +195,7 @@ def login(app, email):
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
-    client.post("/login", data={"csrf_token": token, "email": email, "password": "secret-pw"})
+    client.post("/login", data={"csrf_token": token, "email": email, "password": "secret-pw-kaffe"})
     return client
 
 

@@ -89,7 +89,7 @@ def test_a_sponsor_sees_the_summary_and_a_withdrawal_at_once(page, live_server, 
     page.locator(".lang-switch button[lang=en]").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.locator("#email").fill("sponsor@example.org")
-    page.locator("#password").fill("secret-pw")
+    page.locator("#password").fill("secret-pw-kaffe")
     page.locator("form button[type=submit]").last.click()
 
     page.get_by_role("navigation", name="Main menu").get_by_role("link", name="Sponsor").click()

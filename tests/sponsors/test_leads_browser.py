@@ -72,7 +72,7 @@ def test_a_member_scans_two_badges_notes_one_and_exports(playwright, live_server
         page.locator(".lang-switch button[lang=en]").click()
         expect(page.locator("html")).to_have_attribute("lang", "en")
         page.locator("#email").fill("fund@example.org")
-        page.locator("#password").fill("secret-pw")
+        page.locator("#password").fill("secret-pw-kaffe")
         page.locator("form button[type=submit]").last.click()
         page.goto(f"{live_server}/sponsor/events/forum/")
         expect(page.locator("#booth")).to_contain_text("Leads at your booth")

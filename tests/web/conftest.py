@@ -41,7 +41,7 @@ def count_orders(app):
 
 @pytest.fixture
 def login(client):
-    def do(email: str, password: str = "secret-pw"):
+    def do(email: str, password: str = "secret-pw-kaffe"):
         page = client.get("/login")
         return client.post(
             "/login",

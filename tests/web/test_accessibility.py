@@ -25,7 +25,7 @@ from tests.factories import make_event, order_data
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "vendor" / "axe" / "axe.min.js"
-ORGANISER = ("organiser@demo.example.org", "organiser-demo")
+ORGANISER = ("organiser@demo.example.org", "organiser-demo-fjord")
 FAILING = ("serious", "critical")  # axe's impacts that fail the test
 
 

@@ -38,7 +38,7 @@ def test_login_redirects_only_to_local_next(english, two_events):
         "/login",
         data={
             "email": "olav@example.org",
-            "password": "secret-pw",
+            "password": "secret-pw-kaffe",
             "next": "https://evil.example/",
             "csrf_token": token,
         },
@@ -120,7 +120,7 @@ def test_organiser_of_another_event_may_not_cancel(english, two_events, login):
 
 
 def test_prison_course_participants_are_registered_by_name_only(app, english, demo, login, count_orders):
-    login("organiser@demo.example.org", "organiser-demo")
+    login("organiser@demo.example.org", "organiser-demo-fjord")
     page = english.get("/manage/events/okonomikurs-fengsel-2027/register")
     assert page.status_code == 200 and "Participant" in text(page)
     with app.app_context():
@@ -152,7 +152,7 @@ def test_prison_course_participants_are_registered_by_name_only(app, english, de
 
 
 def test_register_on_behalf_with_no_names_shows_the_problem(english, demo, login, count_orders):
-    login("organiser@demo.example.org", "organiser-demo")
+    login("organiser@demo.example.org", "organiser-demo-fjord")
     page = text(english.get("/manage/events/okonomikurs-fengsel-2027/register"))
     r = english.post(
         "/manage/events/okonomikurs-fengsel-2027/register",

@@ -82,7 +82,7 @@ def test_a_group_of_two_registers_for_the_conference(page, live_server, demo):
 
     page.goto(f"{live_server}/login?next=/manage/events/esbf-2027/")
     page.get_by_label("E-post").fill("organiser@demo.example.org")  # the session chose nb above
-    page.get_by_label("Passord").fill("organiser-demo")
+    page.get_by_label("Passord").fill("organiser-demo-fjord")
     page.get_by_role("button", name="Logg inn").click()
     expect(page.locator(".orders")).to_contain_text("محمد يونس")
     shot("admin-orders-nb")
