@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate
 from eventreg.accounts.models import EventRoleKind, User
 from eventreg.accounts.services import require_event_role
 from eventreg.api.auth import Unauthorized, api_actor
-from eventreg.api.schemas import ErrorOut
+from eventreg.api.schemas import ErrorOut, error_responses, id_field
 from eventreg.audit.services import entries_of, snapshot
 from eventreg.builder import services
 from eventreg.core.clock import now
@@ -65,8 +65,7 @@ class EventCreateIn(Schema):
     timezone = fields.String(load_default="Europe/Oslo", metadata={"description": "IANA name"})
     venue = fields.String(load_default="")
     description = _texts(load_default=None, allow_none=True)
-    organiser_id = fields.Integer(
-        strict=True,
+    organiser_id = id_field(
         load_default=None,
         allow_none=True,
         metadata={"description": "The seller on invoices; default: the first one"},
@@ -353,10 +352,16 @@ ERRORS = (
 )
 
 
-def _documented(func):
-    for status, description in ERRORS:
-        func = blp.alt_response(status, schema=ErrorOut, description=description)(func)
-    return func
+def _documented(*statuses: int):
+    """Documents ERRORS, the other `statuses` and 429 with the error body."""
+
+    def decorate(func):
+        func = error_responses(blp, *statuses)(func)
+        for status, description in ERRORS:
+            func = blp.alt_response(status, schema=ErrorOut, description=description)(func)
+        return func
+
+    return decorate
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -365,7 +370,7 @@ def _documented(func):
 @blp.route("/events", methods=["POST"])
 @blp.arguments(EventCreateIn())
 @blp.response(201, EventBuilderOut)
-@_documented
+@_documented(400)
 def create_event(payload: dict):
     """Creates a draft event; the token's user becomes its organiser."""
     user, _ = _who()
@@ -379,7 +384,7 @@ def create_event(payload: dict):
 @blp.arguments(EventPatchIn())
 @blp.response(200, EventBuilderOut)
 @blp.alt_response(409, schema=ErrorOut, description="below_sold, no_ticket_types, has_orders, bad_transition")
-@_documented
+@_documented(400, 404)
 def update_event(payload: dict, slug: str):
     """Changes the fields sent (and the status, after the other changes)."""
     user, event = _who()
@@ -397,7 +402,7 @@ def update_event(payload: dict, slug: str):
 @blp.route("/events/<slug>/copy", methods=["POST"])
 @blp.arguments(CopyIn())
 @blp.response(201, EventBuilderOut)
-@_documented
+@_documented(400, 404)
 def copy_event(payload: dict, slug: str):
     """A draft copy to start the next event from: no orders, vouchers or people but the caller."""
     user, event = _who()
@@ -413,7 +418,7 @@ def copy_event(payload: dict, slug: str):
 @blp.route("/events/<slug>/ticket-types", methods=["POST"])
 @blp.arguments(TicketTypeIn())
 @blp.response(201, TicketTypeBuilderOut)
-@_documented
+@_documented(400, 404)
 def create_ticket_type(payload: dict, slug: str):
     """Adds a ticket type at the end of the list."""
     user, event = _who()
@@ -428,7 +433,7 @@ def create_ticket_type(payload: dict, slug: str):
 @blp.response(200, TicketTypeBuilderOut)
 @blp.alt_response(404, schema=ErrorOut)
 @blp.alt_response(409, schema=ErrorOut, description="price_locked: tickets were sold; below_sold")
-@_documented
+@_documented(400, 404)
 def update_ticket_type(payload: dict, slug: str, ticket_type_id: int):
     """Changes the fields sent; the others keep their values."""
     user, event = _who()
@@ -453,7 +458,7 @@ def update_ticket_type(payload: dict, slug: str, ticket_type_id: int):
 @blp.response(204)
 @blp.alt_response(404, schema=ErrorOut)
 @blp.alt_response(409, schema=ErrorOut, description="in_use: somebody ordered it")
-@_documented
+@_documented(404)
 def delete_ticket_type(slug: str, ticket_type_id: int):
     """Removes a ticket type nobody ordered."""
     user, event = _who()
@@ -465,7 +470,7 @@ def delete_ticket_type(slug: str, ticket_type_id: int):
 @blp.arguments(QuotaIn())
 @blp.response(201, QuotaBuilderOut)
 @blp.alt_response(409, schema=ErrorOut, description="below_sold")
-@_documented
+@_documented(400, 404)
 def create_quota(payload: dict, slug: str):
     """A pool of seats the ticket types given share."""
     user, event = _who()
@@ -483,7 +488,7 @@ def create_quota(payload: dict, slug: str):
 @blp.route("/events/<slug>/workshops", methods=["POST"])
 @blp.arguments(WorkshopIn())
 @blp.response(201, WorkshopBuilderOut)
-@_documented
+@_documented(400, 404)
 def create_workshop(payload: dict, slug: str):
     """A workshop; attendees choose one per slot."""
     user, event = _who()
@@ -496,7 +501,7 @@ def create_workshop(payload: dict, slug: str):
 @blp.route("/events/<slug>/questions", methods=["POST"])
 @blp.arguments(QuestionIn())
 @blp.response(201, QuestionBuilderOut)
-@_documented
+@_documented(400, 404)
 def create_question(payload: dict, slug: str):
     """A question after the others, asked per attendee or once per order."""
     user, event = _who()
@@ -512,7 +517,7 @@ def create_question(payload: dict, slug: str):
 @blp.route("/events/<slug>/vouchers", methods=["POST"])
 @blp.arguments(VoucherIn())
 @blp.response(201, VoucherBuilderOut(many=True))
-@_documented
+@_documented(400, 404)
 def create_vouchers(payload: dict, slug: str):
     """One voucher with the `code` sent, or `count` vouchers with random codes."""
     user, event = _who()
@@ -536,7 +541,7 @@ def create_vouchers(payload: dict, slug: str):
 @blp.route("/events/<slug>/audit")
 @blp.arguments(AuditArgs(), location="query")
 @blp.response(200, AuditEntryOut(many=True))
-@_documented
+@_documented(404)
 def audit_log(args: dict, slug: str):
     """Who changed what and when, newest first."""
     _, event = _who()

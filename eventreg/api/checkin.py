@@ -17,6 +17,7 @@ from eventreg.api.schemas import (
     ScansIn,
     ScansOut,
     UndoOut,
+    error_responses,
 )
 from eventreg.checkin import services
 from eventreg.checkin.models import CheckinList
@@ -64,6 +65,7 @@ def verdict_out(verdict: services.Verdict) -> dict:
 @blp.response(200, CheckinListOut(many=True))
 @blp.alt_response(401, schema=ErrorOut)
 @blp.alt_response(403, schema=ErrorOut)
+@error_responses(blp, 401, 403, 404)
 def lists(slug: str):
     """The event's check-in lists."""
     _user, event, _lst = g.checkin
@@ -73,6 +75,7 @@ def lists(slug: str):
 @blp.route("/events/<slug>/checkin-lists/<int:list_id>")
 @blp.response(200, CheckinListOut)
 @blp.alt_response(404, schema=ErrorOut)
+@error_responses(blp, 401, 403, 404)
 def one_list(slug: str, list_id: int):
     """One list; scanners also use it to see whether the server answers."""
     lst, _ = _list()
@@ -83,6 +86,10 @@ def one_list(slug: str, list_id: int):
 @blp.arguments(RedeemIn())
 @blp.response(200, RedeemOut)
 @blp.alt_response(422, schema=ErrorOut, description="neither or both of qr and attendee_id")
+@blp.alt_response(
+    409, schema=ErrorOut, description="nonce_reused: the nonce was used for another ticket; busy"
+)
+@error_responses(blp, 400, 401, 403, 404, 409, 422)
 def redeem(payload: dict, slug: str, list_id: int):
     """Judges a scanned QR (or an attendee found by name) and admits them once."""
     lst, user = _list()
@@ -103,6 +110,7 @@ def redeem(payload: dict, slug: str, list_id: int):
 @blp.route("/events/<slug>/checkin-lists/<int:list_id>/checkins/<int:checkin_id>/undo", methods=["POST"])
 @blp.response(200, UndoOut)
 @blp.alt_response(409, schema=ErrorOut, description="not_admitted: nothing to undo")
+@error_responses(blp, 401, 403, 404, 409)
 def undo(slug: str, list_id: int, checkin_id: int):
     """Takes back a mistaken admission."""
     lst, user = _list()
@@ -113,6 +121,7 @@ def undo(slug: str, list_id: int, checkin_id: int):
 
 @blp.route("/events/<slug>/checkin-lists/<int:list_id>/package")
 @blp.response(200, PackageOut)
+@error_responses(blp, 401, 403, 404)
 def package(slug: str, list_id: int):
     """Everything an offline scanner needs: the event's public keys, the list's rules and every
     attendee with ticket version, verdict and admission."""
@@ -123,6 +132,7 @@ def package(slug: str, list_id: int):
 @blp.route("/events/<slug>/checkin-lists/<int:list_id>/scans", methods=["POST"])
 @blp.arguments(ScansIn())
 @blp.response(200, ScansOut)
+@error_responses(blp, 400, 401, 403, 404, 422)
 def upload(payload: dict, slug: str, list_id: int):
     """Admissions an offline scanner made, recorded once each (by nonce); conflicts are reported
     to the organiser and the first scan wins."""

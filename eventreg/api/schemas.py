@@ -5,6 +5,8 @@ errors in the same format."""
 
 from marshmallow import Schema, fields, validate
 
+from eventreg.core.db import MAX_ID
+from eventreg.core.errors import ErrorBody
 from eventreg.registration.models import PaymentMethod
 
 
@@ -128,10 +130,7 @@ class WaitlistOut(Schema):
     position = fields.Integer()
 
 
-class ErrorOut(Schema):
-    error = fields.String()
-    message = fields.String()
-    fields_ = fields.Dict(data_key="fields", keys=fields.String(), values=fields.List(fields.String()))
+ErrorOut = ErrorBody  # the one error body (eventreg.core.errors), for the responses documented here
 
 
 class CheckinListOut(Schema):
@@ -145,9 +144,14 @@ class CheckinListOut(Schema):
     workshop = fields.String(allow_none=True, metadata={"description": "Only attendees of this workshop"})
 
 
+def id_field(**kw):
+    """An id that a query may look up: beyond MAX_ID the database driver would fail."""
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kw)
+
+
 class RedeemIn(Schema):
     qr = fields.String(validate=validate.Length(max=200))
-    attendee_id = fields.Integer(strict=True, metadata={"description": "Instead of qr: found by name"})
+    attendee_id = id_field(metadata={"description": "Instead of qr: found by name"})
     gate = fields.String(load_default="", validate=validate.Length(max=100))
     nonce = fields.String(
         validate=validate.Length(min=8, max=64),
@@ -188,7 +192,7 @@ class ScanIn(Schema):
     nonce = fields.String(required=True, validate=validate.Length(min=8, max=64))
     scanned_at = fields.AwareDateTime(required=True)
     qr = fields.String(validate=validate.Length(max=200))
-    attendee_id = fields.Integer(strict=True)
+    attendee_id = id_field()
     gate = fields.String(load_default="", validate=validate.Length(max=100))
 
 
@@ -224,3 +228,27 @@ class PackageOut(Schema):
 class UndoOut(Schema):
     id = fields.Integer()
     undone_at = fields.AwareDateTime()
+
+
+# The error statuses an operation can answer, each with the one error body; an operation's own
+# alt_response (above it) gives a status a more precise description.
+ERROR_DESCRIPTIONS = {
+    400: "The body is not JSON",
+    401: "A token that is malformed, unknown or revoked (staff operations: also no token)",
+    403: "Not allowed for this user or event",
+    404: "No such event (or a draft of someone else's), list, ticket type or check-in",
+    409: "The state of the event does not allow it",
+    422: "validation: per-field messages in `fields`",
+    429: "Too many requests: rate limits",
+}
+
+
+def error_responses(blp, *statuses: int):
+    """Documents `statuses` and 429 (every operation is rate limited) with the error body."""
+
+    def decorate(func):
+        for status in (*statuses, 429):
+            func = blp.alt_response(status, schema=ErrorOut, description=ERROR_DESCRIPTIONS[status])(func)
+        return func
+
+    return decorate

@@ -12,6 +12,7 @@ from eventreg.api.schemas import (
     OrderOut,
     WaitlistIn,
     WaitlistOut,
+    error_responses,
 )
 from eventreg.core.clock import now
 from eventreg.core.i18n import current_language, localized
@@ -107,6 +108,7 @@ def _detail(event: Event, actor) -> dict:
 
 @blp.route("/events")
 @blp.response(200, EventSummaryOut(many=True))
+@error_responses(blp)
 def events():
     """Published events, soonest first."""
     return [_summary(e) for e in list_published_events()]
@@ -115,6 +117,7 @@ def events():
 @blp.route("/events/<slug>")
 @blp.response(200, EventOut)
 @blp.alt_response(404, schema=ErrorOut)
+@error_responses(blp, 401, 404)
 def event(slug: str):
     """One event with its ticket types, workshops, questions and the seats left right now."""
     actor = api_actor()
@@ -147,6 +150,7 @@ def order_out(order: Order) -> dict:
     description="sold_out, session_full, voucher_used_up, registration_closed",
 )
 @blp.alt_response(403, schema=ErrorOut, description="members_only, staff_only")
+@error_responses(blp, 400, 401, 403, 404, 409, 422)
 def create(payload: dict, slug: str):
     """Registers attendees and holds their seats (a free order is paid at once)."""
     actor = api_actor()
@@ -172,6 +176,7 @@ def create(payload: dict, slug: str):
 @blp.arguments(WaitlistIn())
 @blp.response(201, WaitlistOut)
 @blp.alt_response(409, schema=ErrorOut, description="seats_available, no_waitlist")
+@error_responses(blp, 400, 401, 403, 404, 409, 422)
 def waitlist(payload: dict, slug: str):
     """Joins the waiting list of a sold-out ticket type, for one seat or a group."""
     actor = api_actor()

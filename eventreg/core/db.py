@@ -5,6 +5,7 @@ from datetime import UTC
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
+from werkzeug.routing import IntegerConverter
 
 # Stable constraint names, so Alembic migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -50,3 +51,18 @@ def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
         length=20,
         values_callable=lambda e: [m.value for m in e],
     )
+
+
+# The largest id there can be (PostgreSQL's integer). A bigger number sent in a query makes the
+# driver fail (SQLite: OverflowError, psycopg: out of range) instead of finding nothing.
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route. An id beyond MAX_ID cannot exist but would make the query fail,
+    so it becomes 0, which no row has: the view answers 404 as for any unknown id. (A `max` on
+    the converter instead would make werkzeug answer 405 for some methods.)"""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        return number if number <= MAX_ID else 0

@@ -3,6 +3,7 @@
 from flask import jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from eventreg.core.security import current_request_id
@@ -35,6 +36,28 @@ class DomainError(Exception):
             body["fields"] = {k: [str(m) for m in v] for k, v in self.fields.items()}
         body.update(self.details)
         return body
+
+
+class ErrorBody(Schema):
+    """The JSON body of every error answer (see `to_json` and the handlers below); the API
+    documents each error response with it."""
+
+    error = fields.String(required=True, metadata={"description": "A machine code: not_found, sold_out, ..."})
+    message = fields.String(required=True, metadata={"description": "For people, in the request's language"})
+    fields_ = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": 'Messages per field: {"attendees.0.email": ["..."]}'},
+    )
+    available = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(allow_none=True),
+        metadata={"description": "sold_out: seats left per ticket type id"},
+    )
+    waitlist = fields.Boolean(metadata={"description": "sold_out: whether the event has a waiting list"})
+    sessions = fields.List(fields.Integer(), metadata={"description": "session_full: the full workshops"})
+    request_id = fields.String(metadata={"description": "internal: the reference in the server's log"})
 
 
 class ValidationError(DomainError):
