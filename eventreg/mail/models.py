@@ -64,7 +64,8 @@ class OutboxMessage(Base):
     )
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
-    # A worker owns the message until then; a worker that died loses it to the next one.
+    # SQLite: a worker owns the message until then; a worker that died loses it to the next one.
+    # PostgreSQL: informational; a worker owns it while it holds its advisory lock (services.py).
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

@@ -4,10 +4,18 @@ Queueing only inserts a row (cheap enough for the sale path). `deliver_due` is t
 claims due messages, composes each one (compose.py) and hands it to the transport (transport.py);
 a message is marked sent only after the server accepted it, and failures are retried with
 back-off until MAX_ATTEMPTS. Delivery is at least once: each message keeps one Message-ID for
-all its attempts, so a copy repeated after a crash at the wrong moment is recognisable."""
+all its attempts, so a copy repeated after a crash at the wrong moment is recognisable.
 
+Who may deliver a message: on PostgreSQL the worker holding its advisory lock, taken on a
+connection of the worker's own that stays open while it delivers; the lock dies with that
+connection, so the messages of a worker that was killed pass on at once, and a live worker keeps
+its messages however long its SMTP server takes. On SQLite (one machine, the embedded default) the
+claim deadline `claimed_until`: a worker that has not finished a message by then is presumed dead."""
+
+import contextlib
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -27,8 +35,11 @@ from eventreg.registration.models import Attendee, Order, WaitingListEntry
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-CLAIM_SECONDS = 300  # a worker that has not finished a message by then is presumed dead
+CLAIM_SECONDS = 300  # SQLite: a worker that has not finished a message by then is presumed dead
 BATCH = 50
+# PostgreSQL: the first key of the advisory lock (CLAIM_LOCK, message id) a worker holds on each
+# message it claimed ("mail" in ASCII).
+CLAIM_LOCK = 0x6D61696C
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -266,18 +277,102 @@ class DeliveryReport:
         )
 
 
-def _claim_due(*, now: datetime, limit: int) -> list[int]:
-    """Takes up to `limit` due messages for this worker and commits, so other workers skip them."""
+class ClaimLocks:
+    """PostgreSQL: the advisory locks by which a worker holds the messages it claimed, on a
+    connection of their own that the worker keeps open until it has recorded them all (the
+    session's connection commits after every message, which would release any row lock). If the
+    worker dies, PostgreSQL drops the connection and with it the locks; TCP keepalives make that
+    happen within about a minute also when the worker's machine vanishes."""
+
+    def __init__(self):
+        self.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.connection.execute(
+            sa.text(
+                "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3"
+            )
+        )
+
+    def take(self, ids: list[int]) -> list[int]:
+        """Locks those of `ids` that no other worker holds; returns them."""
+        if not ids:
+            return []
+        taken = self.connection.execute(
+            sa.text(
+                "SELECT id FROM unnest(CAST(:ids AS integer[])) AS id WHERE pg_try_advisory_lock(:lock, id)"
+            ),
+            {"ids": ids, "lock": CLAIM_LOCK},
+        )
+        return sorted(taken.scalars())
+
+    def release(self) -> None:
+        try:
+            self.connection.execute(sa.select(sa.func.pg_advisory_unlock_all()))
+        except Exception:  # noqa: BLE001 — a broken connection is thrown away, and its locks with it
+            self.connection.invalidate()
+        finally:
+            self.connection.close()
+
+
+@contextlib.contextmanager
+def claim_locks() -> Iterator[ClaimLocks | None]:
+    """The locks a delivery round holds its messages by (None on SQLite: the deadline does it)."""
+    if db.engine.dialect.name != "postgresql":
+        yield None
+        return
+    locks = ClaimLocks()
+    try:
+        yield locks
+    finally:
+        locks.release()
+
+
+def _held_by_workers():
+    """Ids of the messages whose advisory lock some worker holds (in this database)."""
+    pg_locks = sa.table(
+        "pg_locks",
+        sa.column("locktype"),
+        sa.column("database"),
+        sa.column("classid"),
+        sa.column("objid"),
+        sa.column("objsubid"),
+    )
+    pg_database = sa.table("pg_database", sa.column("oid"), sa.column("datname"))
+    return sa.select(sa.cast(pg_locks.c.objid, sa.BigInteger)).where(
+        pg_locks.c.locktype == "advisory",
+        pg_locks.c.classid == CLAIM_LOCK,
+        pg_locks.c.objsubid == 2,  # the two-key form of the lock functions
+        pg_locks.c.database
+        == sa.select(pg_database.c.oid)
+        .where(pg_database.c.datname == sa.func.current_database())
+        .scalar_subquery(),
+    )
+
+
+def _claim_due(*, now: datetime, limit: int, locks: ClaimLocks | None = None) -> list[int]:
+    """Takes up to `limit` due messages for this worker and commits, so other workers skip them.
+    On PostgreSQL `locks` holds them (see ClaimLocks); without, they are claimed by the deadline
+    alone."""
     due = (
         sa.select(OutboxMessage.id)
-        .where(
-            OutboxMessage.status == MessageStatus.QUEUED,
-            OutboxMessage.next_attempt_at <= now,
-            sa.or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-        )
+        .where(OutboxMessage.status == MessageStatus.QUEUED, OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
     )
+    if locks is not None:
+        # Whoever holds a message's lock works on it; a deadline left by a dead worker is no claim.
+        # The row locks keep claimers that run at once on different messages; the advisory lock,
+        # taken before this transaction commits, is what keeps the message afterwards.
+        due = due.where(OutboxMessage.id.not_in(_held_by_workers())).with_for_update(skip_locked=True)
+        ids = locks.take(list(db.session.scalars(due)))
+        if ids:
+            db.session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+            )
+        db.session.commit()
+        return ids
+    due = due.where(sa.or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
     if db.engine.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     ids = list(db.session.scalars(due))
@@ -316,11 +411,15 @@ def _record_failure(message: OutboxMessage, error: Exception, *, now: datetime) 
 def deliver_due(*, now: datetime, limit: int = BATCH) -> DeliveryReport:
     """Delivers up to `limit` due messages over one connection. Commits after every message, so
     an accepted message is recorded at once and a crash can repeat at most the one in flight."""
+    with claim_locks() as locks:
+        return _deliver_claimed(_claim_due(now=now, limit=limit, locks=locks), now=now)
+
+
+def _deliver_claimed(ids: list[int], *, now: datetime) -> DeliveryReport:
     from eventreg.mail.compose import Superseded, compose
     from eventreg.mail.transport import open_transport
 
     report = DeliveryReport()
-    ids = _claim_due(now=now, limit=limit)
     if not ids:
         return report
     try:

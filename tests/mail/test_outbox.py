@@ -2,6 +2,7 @@
 outages, retries, permanent refusals and several workers at once (a real SMTP server)."""
 
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -169,12 +170,45 @@ def test_workers_running_at_once_never_send_a_message_twice(app, smtp, workers):
 
 
 def test_a_worker_that_died_holding_messages_loses_them_to_the_next_one(app, smtp):
-    from eventreg.mail.services import CLAIM_SECONDS, _claim_due
+    from eventreg.mail.services import CLAIM_SECONDS, ClaimLocks, _claim_due
 
     ids = queue_many(app, 3)
     with app.app_context():
-        assert len(_claim_due(now=NOW, limit=10)) == 3  # claimed, then the worker "dies"
-        assert deliver_due(now=NOW).sent == 0  # another worker leaves them alone meanwhile
-        assert deliver_due(now=NOW + timedelta(seconds=CLAIM_SECONDS + 1)).sent == 3
+        if db.engine.dialect.name == "postgresql":
+            locks = ClaimLocks()
+            assert len(_claim_due(now=NOW, limit=10, locks=locks)) == 3
+            assert deliver_due(now=NOW).sent == 0  # another worker leaves them alone meanwhile
+            # The worker dies: PostgreSQL drops its connection and the locks with it. The next
+            # worker takes the messages over at once, long before their claim deadline.
+            locks.connection.invalidate()
+            deadline = time.monotonic() + 10
+            sent = 0
+            while sent < 3 and time.monotonic() < deadline:
+                sent += deliver_due(now=NOW).sent
+                time.sleep(0.05)
+            assert sent == 3
+        else:  # SQLite: one machine; a worker presumed dead once its claim deadline has passed
+            assert len(_claim_due(now=NOW, limit=10)) == 3  # claimed, then the worker "dies"
+            assert deliver_due(now=NOW).sent == 0  # another worker leaves them alone meanwhile
+            assert deliver_due(now=NOW + timedelta(seconds=CLAIM_SECONDS + 1)).sent == 3
+        db.session.remove()
+    assert received_ids(smtp) == Counter({mid: 1 for mid in ids})
+
+
+def test_on_postgres_a_slow_worker_keeps_its_messages_past_the_claim_deadline(app, smtp):
+    """A batch whose SMTP server is slow may outlast CLAIM_SECONDS: while its worker lives, no
+    other worker sends those messages too."""
+    from eventreg.mail.services import CLAIM_SECONDS, _claim_due, claim_locks
+
+    ids = queue_many(app, 3)
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            db.session.remove()
+            pytest.skip("SQLite has no connection-bound claims: its deadline is the claim")
+        later = NOW + timedelta(seconds=CLAIM_SECONDS + 1)
+        with claim_locks() as locks:
+            assert len(_claim_due(now=NOW, limit=10, locks=locks)) == 3
+            assert deliver_due(now=later).sent == 0
+        assert deliver_due(now=later).sent == 3  # released when its round ended
         db.session.remove()
     assert received_ids(smtp) == Counter({mid: 1 for mid in ids})
