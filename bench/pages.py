@@ -45,13 +45,14 @@ SIZES = (50, 5000)
 
 # Targets for the big event, p99 in ms, in-process on a shared 2-core VM. The public page is
 # what buyers load during a rush; the dashboard is polled by organisers while it runs. The
-# sponsor summary has none yet: it lists every consenting attendee and loads every registered
-# one with their answers as ORM objects (about 3 s for 5,000; see bench/README.md).
+# sponsor summary reads every registered attendee's answers and lists every consenting one (half
+# of 5,000 here), so it may take longer: nobody polls it.
 TARGETS_P99_MS = {
     "event page": 100,
     "dashboard page": 300,
     "dashboard data": 300,
     "attendee list p1": 300,
+    "sponsor summary": 600,
 }
 
 FIRST = ["Åse", "Øystein", "Siri", "Kari", "Ivan", "Олена", "Дмитро", "Γιώργος", "Ελένη", "陈伟", "李娜",

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import selectinload, subqueryload
+from sqlalchemy.orm import selectinload
 
 from eventreg.accounts.models import EventRoleKind, User
 from eventreg.accounts.services import has_event_role
@@ -23,15 +23,11 @@ from eventreg.checkin.models import Checkin
 from eventreg.core.errors import Forbidden
 from eventreg.core.i18n import localized
 from eventreg.events.choices import choices_for
-from eventreg.events.models import Event, QuestionKind
+from eventreg.events.models import Event, Question, QuestionKind
 from eventreg.events.services import check_visible, slots_of
 from eventreg.extensions import db
-from eventreg.registration.models import Attendee, Order, OrderStatus
-
-# The one place that decides which answer is an attendee's organisation or country (their own,
-# else the one given once for the whole order), as on badges and tickets. It is private in
-# tickets/documents.py only because nobody else needed it before.
-from eventreg.tickets.documents import answer_of
+from eventreg.registration.models import Answer, Attendee, AttendeeSession, Order, OrderStatus
+from eventreg.tickets.documents import answered
 
 MIN_GROUP = 5
 # Shown instead of the count of a hidden group (see `hide_small_groups`).
@@ -189,21 +185,58 @@ def registered_attendees(event: Event) -> sa.Select:
     )
 
 
-def _with_answers(query: sa.Select) -> sa.Select:
-    """Loads what `answer_of` looks at (the attendee's and the order's answers) in one query
-    each, and reads every row again, so nothing an earlier query loaded speaks for now.
+class GivenAnswer(NamedTuple):
+    value: object
+    display: dict
 
-    `subqueryload`, not `selectinload`: selectin sends the ids in batches of 500, one more query
-    per 500 attendees (a page of 5,000 ran 43 queries instead of 17); subqueryload repeats the
-    attendees' query inside each loading query, one query whatever their number."""
-    return query.options(
-        subqueryload(Attendee.answers),
-        subqueryload(Attendee.order).subqueryload(Order.answers),
-    ).execution_options(populate_existing=True)
+
+def attendees_with_answers(
+    attendees: sa.Select, kinds: Iterable[QuestionKind]
+) -> tuple[list[sa.Row], dict[int, dict[QuestionKind, GivenAnswer]]]:
+    """The attendees of the query as rows (id, order_id, ticket_type_id, name, email), and for
+    each their answer to a question of each of `kinds` as `tickets.documents.answer_of` picks it
+    (their own, else the one given once for the whole order; the first given). Two queries and
+    no ORM objects, however many attendees there are."""
+    kinds = list(kinds)
+    people = db.session.execute(
+        attendees.with_only_columns(
+            Attendee.id, Attendee.order_id, Attendee.ticket_type_id, Attendee.name, Attendee.email
+        )
+    ).all()
+    rows = db.session.execute(
+        sa.select(Answer.attendee_id, Answer.order_id, Question.kind, Answer.value, Answer.display)
+        .join(Question, Answer.question_id == Question.id)
+        .where(Answer.order_id.in_(attendees.with_only_columns(Attendee.order_id)), Question.kind.in_(kinds))
+        .order_by(Answer.id)
+    )
+    own: dict[tuple[int, QuestionKind], GivenAnswer] = {}
+    for_order: dict[tuple[int, QuestionKind], GivenAnswer] = {}
+    for row in rows:
+        if answered(row.value):
+            given = GivenAnswer(row.value, row.display)
+            if row.attendee_id is None:
+                for_order.setdefault((row.order_id, row.kind), given)
+            else:
+                own.setdefault((row.attendee_id, row.kind), given)
+    answers = {
+        p.id: {
+            kind: found
+            for kind in kinds
+            if (found := own.get((p.id, kind)) or for_order.get((p.order_id, kind))) is not None
+        }
+        for p in people
+    }
+    return people, answers
 
 
 def _answer_breakdown(
-    event: Event, attendees: list[Attendee], kind: QuestionKind, key: str, title: str, language: str
+    event: Event,
+    people: list[sa.Row],
+    answers: dict[int, dict[QuestionKind, GivenAnswer]],
+    kind: QuestionKind,
+    key: str,
+    title: str,
+    language: str,
 ) -> Breakdown | None:
     questions = [q for q in event.questions if q.kind == kind]
     if not questions:
@@ -211,8 +244,8 @@ def _answer_breakdown(
     names = dict(choices_for(questions[0], language))
     not_answered = str(_l("Not answered"))
     counts: Counter[str] = Counter()
-    for attendee in attendees:
-        answer = answer_of(attendee, kind)
+    for person in people:
+        answer = answers[person.id].get(kind)
         if answer is None:
             counts[not_answered] += 1
         else:
@@ -220,21 +253,29 @@ def _answer_breakdown(
     return Breakdown(key, str(title), hide_small_groups(counts.items(), last=[not_answered]))
 
 
-def _ticket_type_breakdown(event: Event, attendees: list[Attendee], language: str) -> Breakdown:
+def _ticket_type_breakdown(event: Event, people: list[sa.Row], language: str) -> Breakdown:
     names = {t.id: localized(t.name, language) for t in event.ticket_types}
-    counts = Counter(names[a.ticket_type_id] for a in attendees)
+    counts = Counter(names[p.ticket_type_id] for p in people)
     return Breakdown("ticket_type", str(_l("Ticket types")), hide_small_groups(counts.items()))
 
 
-def _workshop_breakdowns(event: Event, attendees: list[Attendee], language: str) -> list[Breakdown]:
+def _workshop_breakdowns(event: Event, people: list[sa.Row], language: str) -> list[Breakdown]:
     """One breakdown per time slot: there everybody chose one workshop or none, so the groups
     hold every registered attendee once, as `hide_small_groups` needs."""
-    chosen = {(a.id, c.slot): c.session_id for a in attendees for c in a.session_choices}
+    registered = registered_attendees(event).with_only_columns(Attendee.id)
+    chosen = dict(
+        ((attendee_id, slot), session_id)
+        for attendee_id, slot, session_id in db.session.execute(
+            sa.select(AttendeeSession.attendee_id, AttendeeSession.slot, AttendeeSession.session_id).where(
+                AttendeeSession.attendee_id.in_(registered)
+            )
+        )
+    )
     none = str(_l("No workshop in this time slot"))
     out = []
     for n, (slot, sessions) in enumerate(slots_of(event), start=1):
         names = {s.id: localized(s.name, language) for s in sessions}
-        counts = Counter(names.get(chosen.get((a.id, slot)), none) for a in attendees)
+        counts = Counter(names.get(chosen.get((p.id, slot)), none) for p in people)
         title = str(_l("Workshops: %(slot)s", slot=slot))
         out.append(Breakdown(f"workshop-{n}", title, hide_small_groups(counts.items(), last=[none])))
     return out
@@ -257,19 +298,16 @@ def summary(event: Event, *, language: str) -> Summary:
     groups hidden by `hide_small_groups`. Labels are in `language`. A fixed number of queries,
     however many attendees there are."""
     with force_locale(language):
-        attendees = list(
-            db.session.scalars(
-                _with_answers(registered_attendees(event)).options(subqueryload(Attendee.session_choices))
-            )
-        )
+        kinds = [kind for kind, _key, _title in ANSWER_BREAKDOWNS]
+        people, answers = attendees_with_answers(registered_attendees(event), kinds)
         breakdowns = [
             b
             for kind, key, title in ANSWER_BREAKDOWNS
-            if (b := _answer_breakdown(event, attendees, kind, key, title, language)) is not None
+            if (b := _answer_breakdown(event, people, answers, kind, key, title, language)) is not None
         ]
-        breakdowns.append(_ticket_type_breakdown(event, attendees, language))
-        breakdowns += _workshop_breakdowns(event, attendees, language)
-        return Summary(registered=len(attendees), checked_in=_checked_in(event), breakdowns=breakdowns)
+        breakdowns.append(_ticket_type_breakdown(event, people, language))
+        breakdowns += _workshop_breakdowns(event, people, language)
+        return Summary(registered=len(people), checked_in=_checked_in(event), breakdowns=breakdowns)
 
 
 def chart_data(summary: Summary) -> list[dict]:
@@ -304,18 +342,19 @@ class Contact:
 def contacts(event: Event) -> list[Contact]:
     """The registered attendees who consent, right now, to sharing their contact details with
     the event's sponsors, by name. Read from the database at every call."""
-    attendees = db.session.scalars(
-        _with_answers(registered_attendees(event).where(Attendee.sponsor_consent.is_(True)))
+    people, answers = attendees_with_answers(
+        registered_attendees(event).where(Attendee.sponsor_consent.is_(True)),
+        [QuestionKind.ORGANISATION, QuestionKind.PHONE],
     )
     out = []
-    for attendee in attendees:
-        organisation = answer_of(attendee, QuestionKind.ORGANISATION)
-        phone = answer_of(attendee, QuestionKind.PHONE)
+    for person in people:
+        organisation = answers[person.id].get(QuestionKind.ORGANISATION)
+        phone = answers[person.id].get(QuestionKind.PHONE)
         out.append(
             Contact(
-                name=attendee.name,
+                name=person.name,
                 organisation=str(organisation.value) if organisation is not None else "",
-                email=attendee.email or "",
+                email=person.email or "",
                 phone=str(phone.value) if phone is not None else "",
             )
         )

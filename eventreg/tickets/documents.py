@@ -205,13 +205,19 @@ def fit_text(
 # --- what a ticket says -----------------------------------------------------------------------
 
 
+def answered(value) -> bool:
+    """Whether an answer's value says something (an empty one does not count)."""
+    return value not in (None, "", [])
+
+
 def answer_of(attendee: Attendee, kind: QuestionKind) -> Answer | None:
     """The attendee's answer to a question of `kind`, else the order's (e.g. the organisation a
-    caseworker gave once for a group)."""
+    caseworker gave once for a group). sponsors.services.attendees_with_answers follows the same
+    rule for many attendees at once."""
     kinds = {q.id: q.kind for q in attendee.order.event.questions}
     for answers in (attendee.answers, attendee.order.answers):
-        for answer in answers:
-            if kinds.get(answer.question_id) == kind and answer.value not in (None, "", []):
+        for answer in sorted(answers, key=lambda a: a.id or 0):
+            if kinds.get(answer.question_id) == kind and answered(answer.value):
                 return answer
     return None
 
