@@ -786,15 +786,7 @@ def resend_order_mail(
         messages = mail.queue_order_confirmation(order, now=now)
     if not messages:
         raise Conflict(_l("Nobody in this order has an email address."), code="no_email")
-    db.session.flush()
-    record(
-        "order.resend_mail",
-        order,
-        actor=actor,
-        event_id=order.event_id,
-        after={"messages": [{"id": m.id, "kind": m.kind} for m in messages]},
-        now=now,
-    )
+    _record_with_messages("order.resend_mail", order, messages, actor=actor, now=now)
     return messages
 
 
@@ -810,16 +802,21 @@ def replace_private_links(order: Order, *, actor: User, now: datetime) -> list[O
         attendee.manage_token = new_token()
         attendee.ticket_version += 1
     messages = mail.queue_order_confirmation(order, now=now) if order.status == OrderStatus.PAID else []
-    db.session.flush()
+    _record_with_messages("order.replace_links", order, messages, actor=actor, now=now)
+    return messages
+
+
+def _record_with_messages(action: str, order: Order, messages: list[OutboxMessage], *, actor, now) -> None:
+    """The audit entry of an order action that queued mail, naming the messages it queued."""
+    db.session.flush()  # the messages need their ids
     record(
-        "order.replace_links",
+        action,
         order,
         actor=actor,
         event_id=order.event_id,
         after={"messages": [{"id": m.id, "kind": m.kind} for m in messages]},
         now=now,
     )
-    return messages
 
 
 def cancel_order_as_organiser(order: Order, *, actor: User, now: datetime) -> None:
