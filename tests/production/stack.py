@@ -172,6 +172,21 @@ def start_gunicorn(env: dict, log_dir: Path, name: str) -> tuple[Process, int]:
     return Process(name, cmd, env, log_dir), port
 
 
+def start_app_servers(env: dict, log_dir: Path, processes: list, n: int = 2) -> list[tuple[Process, int]]:
+    """`n` gunicorn servers (`start_gunicorn`), registered in `processes`, each answering
+    /healthz; returns (process, port) of each."""
+    servers = []
+    for i in range(n):
+        server, port = start_gunicorn(env, log_dir, f"app-server-{'abcdefgh'[i]}")
+        processes.append(server)
+        servers.append((server, port))
+    for server, port in servers:
+        wait_for(
+            lambda port=port: healthy(port), timeout=60, what=f"{server.name} /healthz", processes=[server]
+        )
+    return servers
+
+
 def start_celery_worker(env: dict, log_dir: Path, name: str) -> Process:
     """`.venv/bin/celery -A app.celery_app worker`, exactly as the README has it."""
     return Process(name, [str(BIN / "celery"), "-A", "app.celery_app", "worker"], env, log_dir)

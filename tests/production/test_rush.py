@@ -14,12 +14,10 @@ from eventreg.registration.models import Attendee, Order
 from tests.factories import make_event
 from tests.production.stack import (
     ClientAddresses,
-    healthy,
     only_on_postgres,
     proxy_headers,
     run_migrations,
-    start_gunicorn,
-    wait_for,
+    start_app_servers,
 )
 
 pytestmark = [only_on_postgres, pytest.mark.slow]
@@ -99,15 +97,7 @@ def test_two_app_servers_share_a_rush_without_overselling(
         db.session.commit()
         db.session.remove()
 
-    servers = []
-    for name in ("app-server-a", "app-server-b"):
-        server, port = start_gunicorn(env, tmp_path, name)
-        processes.append(server)
-        servers.append((server, port))
-    for server, port in servers:
-        wait_for(
-            lambda port=port: healthy(port), timeout=60, what=f"{server.name} /healthz", processes=[server]
-        )
+    servers = start_app_servers(env, tmp_path, processes)
     ports = [port for _, port in servers]
     logs = lambda: "\n".join(s.output() for s, _ in servers)  # noqa: E731
 
