@@ -99,6 +99,28 @@ def app(database_url, tmp_path_factory, smtp_server):
         db.engine.dispose()
 
 
+@pytest.fixture
+def second_app(app):
+    """Makes another app server on the test database (its database, outbox, mail worker and key,
+    with the given settings on top). Its connections are closed after the test: a pool left to
+    the garbage collector warns in whichever test happens to be running then. Creating an app
+    makes its Celery the default one, so the test app's is made the default again."""
+    made = []
+    keep = {k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "OUTBOX_DIR", "MAIL_WORKER", "SECRET_KEY")}
+
+    def make(**settings):
+        made.append(create_app({**keep, "TESTING": True, **settings}))
+        return made[-1]
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()
+    celery = app.extensions["celery"]
+    celery.set_current()
+    celery.set_default()
+
+
 @pytest.fixture(autouse=True)
 def _forget_seat_counts():
     """Event ids come back after the database is emptied; a count or key remembered from the

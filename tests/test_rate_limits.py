@@ -5,7 +5,6 @@ import uuid
 
 import pytest
 
-from eventreg import create_app
 from tests.conftest import REDIS_URL
 from tests.factories import make_event, make_user
 
@@ -13,15 +12,15 @@ ADDRESS_A = {"REMOTE_ADDR": "198.51.100.7"}
 ADDRESS_B = {"REMOTE_ADDR": "203.0.113.9"}
 
 
-def limited_app(app, **settings):
-    """A second app server on the test database, with the limits switched on."""
-    keep = {k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "OUTBOX_DIR", "MAIL_WORKER", "SECRET_KEY")}
-    return create_app({**keep, "TESTING": True, "RATELIMIT_ENABLED": True, **settings})
+@pytest.fixture
+def limited_app(second_app):
+    """Makes a second app server on the test database, with the limits switched on."""
+    return lambda **settings: second_app(RATELIMIT_ENABLED=True, **settings)
 
 
 @pytest.fixture
-def server(app):
-    return limited_app(app)
+def server(limited_app):
+    return limited_app()
 
 
 @pytest.fixture
@@ -106,16 +105,16 @@ def test_the_public_api_answers_429_in_json(server, people):
     assert int(r.headers["Retry-After"]) > 0
 
 
-def test_app_servers_sharing_redis_count_together(app, people):
+def test_app_servers_sharing_redis_count_together(limited_app, people):
     shared = {"RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": uuid.uuid4().hex}
-    first, second = limited_app(app, **shared).test_client(), limited_app(app, **shared).test_client()
+    first, second = limited_app(**shared).test_client(), limited_app(**shared).test_client()
     for client in (first, second) * 5:
         assert log_in(client, "ola@example.org", "guess", ADDRESS_A).status_code == 401
     assert log_in(first, "ola@example.org", "secret-pw-kaffe", ADDRESS_B).status_code == 429
 
 
-def test_behind_a_proxy_the_client_address_is_the_one_the_proxy_saw(app, people):
-    client = limited_app(app, PROXY_COUNT=1).test_client()
+def test_behind_a_proxy_the_client_address_is_the_one_the_proxy_saw(limited_app, people):
+    client = limited_app(PROXY_COUNT=1).test_client()
     proxy = {"REMOTE_ADDR": "10.0.0.2"}
     for i in range(60):
         client.get(f"/tickets/guess-{i}", environ_base=proxy, headers={"X-Forwarded-For": "198.51.100.7"})

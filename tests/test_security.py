@@ -5,7 +5,6 @@ import re
 
 import sqlalchemy as sa
 
-from eventreg import create_app
 from eventreg.extensions import db
 from eventreg.registration.models import Attendee, Order
 from tests.test_access_matrix import RULES, url_for_rule, world  # noqa: F401
@@ -69,9 +68,8 @@ def test_headers_that_every_response_carries(client):
     assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
 
 
-def test_plain_http_installations_get_no_https_only_flags(app):
-    keep = {k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "OUTBOX_DIR", "MAIL_WORKER")}
-    local = create_app({**keep, "TESTING": True, "PUBLIC_URL": "http://127.0.0.1:5000"})
+def test_plain_http_installations_get_no_https_only_flags(second_app):
+    local = second_app(PUBLIC_URL="http://127.0.0.1:5000")
     r = local.test_client().get("/login")
     assert "Secure" not in r.headers["Set-Cookie"]  # else the embedded default could not log in
     assert "Strict-Transport-Security" not in r.headers
@@ -84,9 +82,8 @@ def test_behind_https_the_session_cookie_is_secure_httponly_and_samesite(client)
     assert r.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
-def test_an_unexpected_error_shows_a_reference_that_is_in_the_log_never_a_traceback(app, caplog):
-    keep = {k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "OUTBOX_DIR", "MAIL_WORKER")}
-    broken = create_app({**keep, "TESTING": True})
+def test_an_unexpected_error_shows_a_reference_that_is_in_the_log_never_a_traceback(second_app, caplog):
+    broken = second_app()
 
     @broken.route("/boom")
     def boom():
