@@ -9,6 +9,7 @@ from pathlib import Path
 import flask_migrate
 import pytest
 import sqlalchemy as sa
+from celery import _state as celery_state
 from werkzeug.serving import make_server
 
 from eventreg import create_app
@@ -99,14 +100,31 @@ def app(database_url, tmp_path_factory, smtp_server):
         db.engine.dispose()
 
 
+def make_celery_default(app) -> None:
+    """Makes `app`'s Celery the process's default again: creating an app makes its own the
+    default, and a task called later (as a worker would run it) runs in the default's app."""
+    celery = app.extensions["celery"]
+    celery.set_current()
+    celery.set_default()
+
+
 @pytest.fixture
 def second_app(app):
-    """Makes another app server on the test database (its database, outbox, mail worker and key,
-    with the given settings on top). Its connections are closed after the test: a pool left to
-    the garbage collector warns in whichever test happens to be running then. Creating an app
-    makes its Celery the default one, so the test app's is made the default again."""
+    """Makes another app server on the test database (its database, outbox, mail worker, key,
+    broker and queue, with the given settings on top). Its connections are closed after the test:
+    a pool left to the garbage collector warns in whichever test happens to be running then."""
     made = []
-    keep = {k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "OUTBOX_DIR", "MAIL_WORKER", "SECRET_KEY")}
+    keep = {
+        k: app.config[k]
+        for k in (
+            "SQLALCHEMY_DATABASE_URI",
+            "OUTBOX_DIR",
+            "MAIL_WORKER",
+            "SECRET_KEY",
+            "REDIS_URL",
+            "CELERY_QUEUE",
+        )
+    }
 
     def make(**settings):
         made.append(create_app({**keep, "TESTING": True, **settings}))
@@ -115,10 +133,23 @@ def second_app(app):
     yield make
     for other in made:
         with other.app_context():
+            db.session.remove()
             db.engine.dispose()
-    celery = app.extensions["celery"]
-    celery.set_current()
-    celery.set_default()
+    make_celery_default(app)
+
+
+@pytest.fixture(autouse=True)
+def _celery_default_stays(request):
+    """A test that leaves another app's Celery as the default fails here, not later: the next
+    tests' tasks would run in that app, on connections it had closed and then opened anew, which
+    the garbage collector finds open in some unrelated test."""
+    if "app" in request.fixturenames:
+        request.getfixturevalue("app")  # the session's app first: creating it makes it the default
+    current = celery_state.get_current_app()  # with no app yet, this makes Celery's fallback one
+    before = celery_state.default_app, current
+    yield
+    after = celery_state.default_app, celery_state.get_current_app()
+    assert after[0] is before[0] and after[1] is before[1], "another app's Celery was left the default"
 
 
 @pytest.fixture(autouse=True)

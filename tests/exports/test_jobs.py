@@ -32,7 +32,6 @@ from eventreg.exports.services import EXPORTS, export_file
 from eventreg.extensions import db
 from eventreg.tasks import delete_old_exports
 from tests.exports.conftest import NAMES, staff_user
-from tests.mail.test_messages import other_app  # noqa: F401 (fixture)
 from tests.web.conftest import csrf_from
 
 T0 = datetime(2027, 5, 30, 10, 0, tzinfo=UTC)
@@ -331,17 +330,6 @@ def test_asking_for_a_new_file_deletes_the_events_old_ones(ctx, forum):
 # --- the workers ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def another_app(app, other_app):  # noqa: F811
-    """Another app on the test database (tests/mail's other_app). Creating an app makes its
-    Celery the current one; afterwards the test app's is again, so that a task called later in
-    the run (the purge, say) runs in the test app and not in one whose engine is disposed."""
-    yield other_app
-    celery = app.extensions["celery"]
-    celery.set_current()
-    celery.set_default()
-
-
 def test_the_cli_makes_waiting_jobs_and_deletes_old_files(app, ctx, forum):
     """EXPORT_WORKER=manual, e.g. with `flask exports run` in cron."""
     first, second = queued("orders"), queued("answers")
@@ -388,8 +376,8 @@ def prepare_and_wait(client, kind="attendees", fmt="csv", timeout=60) -> dict:
         time.sleep(0.1)
 
 
-def test_the_app_thread_makes_the_file_after_the_commit(another_app, forum):
-    thread_app = another_app(EXPORT_WORKER="thread", MAIL_WORKER="manual")
+def test_the_app_thread_makes_the_file_after_the_commit(second_app, forum):
+    thread_app = second_app(EXPORT_WORKER="thread", MAIL_WORKER="manual")
     worker = thread_app.extensions["export_worker"]
     try:
         client = logged_in(thread_app.test_client())
@@ -403,18 +391,18 @@ def test_the_app_thread_makes_the_file_after_the_commit(another_app, forum):
         worker.stop()
 
 
-def test_exports_follow_the_mail_worker_unless_told_otherwise(another_app):
-    assert another_app(MAIL_WORKER="celery").config["EXPORT_WORKER"] == "celery"
-    assert another_app(MAIL_WORKER="thread", EXPORT_WORKER="manual").config["EXPORT_WORKER"] == "manual"
+def test_exports_follow_the_mail_worker_unless_told_otherwise(second_app):
+    assert second_app(MAIL_WORKER="celery").config["EXPORT_WORKER"] == "celery"
+    assert second_app(MAIL_WORKER="thread", EXPORT_WORKER="manual").config["EXPORT_WORKER"] == "manual"
 
 
 @pytest.mark.slow
-def test_a_celery_worker_on_redis_makes_the_file_end_to_end(another_app, database_url, forum):
+def test_a_celery_worker_on_redis_makes_the_file_end_to_end(second_app, database_url, forum):
     from tests.registration.test_jobs import start_celery_worker
 
     worker = start_celery_worker(database_url, EXPORT_WORKER="celery")
     try:
-        celery_app = another_app(EXPORT_WORKER="celery", MAIL_WORKER="manual")
+        celery_app = second_app(EXPORT_WORKER="celery", MAIL_WORKER="manual")
         client = logged_in(celery_app.test_client())
         state = prepare_and_wait(client, "orders", "xlsx", timeout=90)
         if state["status"] == "done":
@@ -432,7 +420,7 @@ def test_a_celery_worker_on_redis_makes_the_file_end_to_end(another_app, databas
 
 
 def test_an_unreachable_broker_fails_the_job_instead_of_leaving_it_waiting(
-    another_app,
+    second_app,
     forum,
     monkeypatch,
 ):
@@ -441,7 +429,7 @@ def test_an_unreachable_broker_fails_the_job_instead_of_leaving_it_waiting(
             raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr("eventreg.tasks.run_export", Unreachable())
-    celery_app = another_app(EXPORT_WORKER="celery", MAIL_WORKER="manual")
+    celery_app = second_app(EXPORT_WORKER="celery", MAIL_WORKER="manual")
     state = prepare_and_wait(logged_in(celery_app.test_client()), timeout=0)
     assert state["status"] == "failed" and state["can_retry"] and not state["active"]
     assert state["error"] == "The background worker could not be reached. Try again in a minute."

@@ -47,16 +47,8 @@ def test_unreachable_redis_takes_the_server_out_of_rotation_without_leaking_the_
     assert "hunter2" not in r.get_data(as_text=True)
 
 
-def test_unreachable_database_is_503(app):
-    from eventreg import create_app
-
-    broken = create_app(
-        {
-            **{k: app.config[k] for k in ("OUTBOX_DIR", "MAIL_WORKER", "SECRET_KEY")},
-            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:1/none",
-            "TESTING": True,
-        }
-    )
+def test_unreachable_database_is_503(second_app):
+    broken = second_app(SQLALCHEMY_DATABASE_URI="postgresql+psycopg://postgres@127.0.0.1:1/none")
     r = broken.test_client().get("/healthz")
     assert r.status_code == 503
     assert r.json["checks"]["database"] == {"ok": False, "error": "OperationalError"}

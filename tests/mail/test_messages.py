@@ -15,7 +15,6 @@ import sqlalchemy as sa
 import zxingcpp
 from PIL import Image
 
-from eventreg import create_app
 from eventreg.core import clock
 from eventreg.extensions import db
 from eventreg.mail.models import MessageStatus, OutboxMessage
@@ -23,7 +22,6 @@ from eventreg.mail.services import deliver_all_due, queue_ticket
 from eventreg.registration import self_service
 from eventreg.registration.services import AttendeeData, OrderData, create_order, mark_paid
 from eventreg.tickets.services import check_ticket
-from tests.conftest import CELERY_QUEUE, REDIS_URL
 from tests.factories import NOW, add_session, make_event
 
 TITLE = {"nb": "Påmelding – æøå ÆØÅ – تم تأكيد التسجيل", "en": "Social Business Forum – Oslo"}
@@ -189,35 +187,8 @@ def test_a_ticket_transferred_before_delivery_never_reaches_the_old_holder(ctx, 
     assert [(m.kind, m.recipient_email) for m in superseded] == [("ticket", "ase@example.org")]
 
 
-@pytest.fixture
-def other_app(app, database_url):
-    """Another app on the test database, configured otherwise (closed after the test)."""
-    made = []
-
-    def make(**settings):
-        made.append(
-            create_app(
-                {
-                    "SQLALCHEMY_DATABASE_URI": database_url,
-                    "TESTING": True,
-                    "SECRET_KEY": "test-secret",
-                    # Creating an app makes its Celery the default one: keep the test broker and queue.
-                    "REDIS_URL": REDIS_URL,
-                    "CELERY_QUEUE": CELERY_QUEUE,
-                    **settings,
-                }
-            )
-        )
-        return made[-1]
-
-    yield make
-    for other in made:
-        with other.app_context():
-            db.engine.dispose()
-
-
-def test_the_embedded_default_writes_one_eml_file_per_message(other_app, tmp_path):
-    folder_app = other_app(MAIL_WORKER="manual", MAIL_SERVER="", OUTBOX_DIR=str(tmp_path))
+def test_the_embedded_default_writes_one_eml_file_per_message(second_app, tmp_path):
+    folder_app = second_app(MAIL_WORKER="manual", MAIL_SERVER="", OUTBOX_DIR=str(tmp_path))
     with folder_app.app_context():
         event = make_event(prices=(0,))
         code = create_order(event, _free_order(event), now=NOW).code
@@ -243,8 +214,8 @@ def _free_order(event):
     )
 
 
-def test_the_worker_thread_delivers_after_commit_without_being_asked(other_app, smtp):
-    thread_app = other_app(MAIL_WORKER="thread", MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
+def test_the_worker_thread_delivers_after_commit_without_being_asked(second_app, smtp):
+    thread_app = second_app(MAIL_WORKER="thread", MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
     worker = thread_app.extensions["mail_worker"]
     try:
         with thread_app.app_context():
@@ -273,13 +244,13 @@ def test_a_ticket_email_can_be_sent_again_on_request(ctx, smtp):
 
 
 @pytest.mark.slow
-def test_a_celery_worker_on_redis_delivers_a_confirmation_end_to_end(other_app, database_url, smtp):
+def test_a_celery_worker_on_redis_delivers_a_confirmation_end_to_end(second_app, database_url, smtp):
     from tests.registration.test_jobs import start_celery_worker
 
     settings = {"MAIL_WORKER": "celery", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp.port}
     worker = start_celery_worker(database_url, PUBLIC_URL="https://events.example.org", **settings)
     try:
-        celery_app = other_app(**settings)
+        celery_app = second_app(**settings)
         with celery_app.app_context():
             event = make_event(prices=(0,))
             code = create_order(event, _free_order(event), now=clock.now()).code

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from eventreg import create_app
 from eventreg.extensions import db
-from tests.conftest import ADMIN_URL, BACKEND, CELERY_QUEUE
+from tests.conftest import ADMIN_URL, BACKEND, CELERY_QUEUE, make_celery_default
 from tests.conftest import REDIS_URL as TEST_REDIS_URL
 from tests.production.stack import Process, forget_queue, make_production_env, new_queue
 
@@ -55,11 +55,11 @@ def production_env(production_database, smtp, queue) -> dict[str, str]:
 
 
 @pytest.fixture
-def local_app(production_env):
+def local_app(production_env, app):
     """An app in the test process on the production database, for making events and orders.
-    Nothing it queues is delivered by itself (MAIL_WORKER=manual); its Celery stays on the test
-    run's broker and queue, because creating an app makes its Celery the process's default."""
-    app = create_app(
+    Nothing it queues is delivered by itself (MAIL_WORKER=manual). Its Celery is on the test
+    run's broker and queue while it is the process's default, and the test app's is again after."""
+    local = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": production_env["DATABASE_URL"],
             # The servers' key: it also encrypts the events' ticket signing keys.
@@ -70,7 +70,8 @@ def local_app(production_env):
             "PUBLIC_URL": production_env["PUBLIC_URL"],
         }
     )
-    yield app
-    with app.app_context():
+    yield local
+    with local.app_context():
         db.session.remove()
         db.engine.dispose()
+    make_celery_default(app)
