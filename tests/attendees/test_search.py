@@ -89,7 +89,7 @@ def test_postgresql_folds_alike_where_lower_knows_only_ascii(ctx):
     [
         ("ovre", ["Åse Øvre", "عائشة بنت أحمد"]),  # a name, and an organisation "Øvre Eiker kommune"
         ("ØVRE", ["Åse Øvre", "عائشة بنت أحمد"]),
-        ("åse", ["Åse Øvre"]),
+        ("åse øvre", ["Åse Øvre"]),  # not "åse" alone: "ASE" may be in a random order code
         ("ASE OVRE", ["Åse Øvre"]),
         ("ovre ase", ["Åse Øvre"]),  # every word, in any order
         ("山田", ["山田 太郎"]),
