@@ -7,12 +7,13 @@ import pytest
 from eventreg.core.errors import Conflict, DomainError, SoldOut, ValidationError
 from eventreg.extensions import db
 from eventreg.registration.capacity import compute_availability
-from eventreg.registration.models import WaitlistStatus
+from eventreg.registration.models import OrderStatus, WaitlistStatus
 from eventreg.registration.services import (
     cancel_order,
     create_order,
     expire_all_holds,
     join_waitlist,
+    mark_paid,
     waitlist_position,
 )
 from tests.factories import NOW, make_event, order_data
@@ -110,6 +111,18 @@ def test_an_expired_hold_is_offered_to_the_waiting_list(full_event):
     expire_all_holds(now=NOW + timedelta(minutes=31))
     db.session.refresh(entry)
     assert entry.status == WaitlistStatus.OFFERED
+
+
+def test_a_walk_in_buyer_does_not_get_a_seat_whose_hold_ran_out_before_the_waiting_list(full_event):
+    """No job has run: the sale itself finds the stale hold and offers its seat first."""
+    event, (single, pair) = full_event
+    mark_paid(pair, now=NOW)
+    entry = join(event, "Patient")
+    later = NOW + timedelta(minutes=31)
+    with pytest.raises(SoldOut):
+        create_order(event, order_data(event), now=later)
+    db.session.refresh(entry)
+    assert entry.status == WaitlistStatus.OFFERED and single.status == OrderStatus.EXPIRED
 
 
 def test_an_unused_offer_runs_out_and_passes_to_the_next(full_event):
