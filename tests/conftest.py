@@ -100,14 +100,6 @@ def app(database_url, tmp_path_factory, smtp_server):
         db.engine.dispose()
 
 
-def make_celery_default(app) -> None:
-    """Makes `app`'s Celery the process's default again: creating an app makes its own the
-    default, and a task called later (as a worker would run it) runs in the default's app."""
-    celery = app.extensions["celery"]
-    celery.set_current()
-    celery.set_default()
-
-
 @pytest.fixture
 def second_app(app):
     """Makes another app server on the test database (its database, outbox, mail worker, key,
@@ -135,7 +127,11 @@ def second_app(app):
         with other.app_context():
             db.session.remove()
             db.engine.dispose()
-    make_celery_default(app)
+    # Creating an app makes its Celery the process's default, which a task called later (as a
+    # worker would run it) runs in: the test app's is the default again.
+    celery = app.extensions["celery"]
+    celery.set_current()
+    celery.set_default()
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,8 @@ from eventreg.extensions import db
 
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 200  # hashing is deliberately slow; nobody needs a longer one
-# zxcvbn's estimate, 0-4. 3 means about 10^10 guesses: enough even for someone who stole the
-# (deliberately slow, scrypt) hashes, not only for guessing at the rate-limited login.
+# zxcvbn's estimate, 0-4: 3 means it needs at least 10^8 guesses, far beyond the rate-limited
+# login and slow work even against a stolen (deliberately slow, scrypt) hash.
 PASSWORD_MIN_SCORE = 3
 _ZXCVBN_MAX = 72  # zxcvbn refuses longer input; the first 72 characters are strength enough
 

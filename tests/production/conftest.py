@@ -6,10 +6,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from eventreg import create_app
-from eventreg.extensions import db
-from tests.conftest import ADMIN_URL, BACKEND, CELERY_QUEUE, make_celery_default
-from tests.conftest import REDIS_URL as TEST_REDIS_URL
+from tests.conftest import ADMIN_URL, BACKEND
 from tests.production.stack import Process, forget_queue, make_production_env, new_queue
 
 
@@ -55,23 +52,13 @@ def production_env(production_database, smtp, queue) -> dict[str, str]:
 
 
 @pytest.fixture
-def local_app(production_env, app):
+def local_app(production_env, second_app):
     """An app in the test process on the production database, for making events and orders.
-    Nothing it queues is delivered by itself (MAIL_WORKER=manual). Its Celery is on the test
-    run's broker and queue while it is the process's default, and the test app's is again after."""
-    local = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": production_env["DATABASE_URL"],
-            # The servers' key: it also encrypts the events' ticket signing keys.
-            "SECRET_KEY": production_env["SECRET_KEY"],
-            "MAIL_WORKER": "manual",
-            "REDIS_URL": TEST_REDIS_URL,
-            "CELERY_QUEUE": CELERY_QUEUE,
-            "PUBLIC_URL": production_env["PUBLIC_URL"],
-        }
+    Nothing it queues is delivered by itself (MAIL_WORKER=manual); its Celery is the test run's."""
+    return second_app(
+        SQLALCHEMY_DATABASE_URI=production_env["DATABASE_URL"],
+        # The servers' key: it also encrypts the events' ticket signing keys.
+        SECRET_KEY=production_env["SECRET_KEY"],
+        MAIL_WORKER="manual",
+        PUBLIC_URL=production_env["PUBLIC_URL"],
     )
-    yield local
-    with local.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    make_celery_default(app)
